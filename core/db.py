@@ -1,0 +1,69 @@
+"""The database engine and sessions, one engine per process."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.config import get_settings
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _tune_sqlite)
+        event.listen(engine, "begin", _begin_immediate)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _tune_sqlite(connection: Any, _record: Any) -> None:
+    # The web process, the worker and beat share one file: WAL lets readers run beside the
+    # writer, and the busy timeout makes a second writer wait instead of failing at once.
+    connection.isolation_level = None  # we issue BEGIN ourselves, see _begin_immediate
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _begin_immediate(connection: Any) -> None:
+    # A transaction that reads and then writes would otherwise fail with "database is
+    # locked" when another process wrote in between; taking the write lock up front makes
+    # it wait its turn instead. Transactions here are short, so serialising them is cheap.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@functools.cache
+def get_engine() -> Engine:
+    settings = get_settings()
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return make_engine(settings.database)
+
+
+@functools.cache
+def _session_factory() -> sessionmaker[Session]:
+    return sessionmaker(get_engine(), expire_on_commit=False)
+
+
+def new_session() -> Session:
+    return _session_factory()()
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """A session that commits on success and rolls back on any error."""
+    with new_session() as session, session.begin():
+        yield session
+
+
+def is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"

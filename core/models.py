@@ -1,0 +1,240 @@
+"""Tend's data model. Time is UTC everywhere in here."""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from core.clock import utcnow
+from core.types import UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
+
+
+def status_column(enum_class: type[enum.Enum], default: enum.Enum) -> Mapped[Any]:
+    # Stored as plain strings: adding a status later needs no database type change.
+    kind = Enum(enum_class, native_enum=False, length=20, values_callable=_values)
+    return mapped_column(kind, default=default, nullable=False)
+
+
+def _values(enum_class: type[enum.Enum]) -> list[str]:
+    return [member.value for member in enum_class]
+
+
+def new_uid() -> str:
+    """An opaque public id: what signed links carry instead of an address or a row number."""
+    return secrets.token_urlsafe(16)
+
+
+class SubscriberStatus(enum.StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+
+
+class Subscriber(Base):
+    __tablename__ = "subscribers"
+    __table_args__ = (Index("uq_subscribers_email_lower", text("lower(email)"), unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True, default=new_uid)
+    email: Mapped[str] = mapped_column(String(320))
+    first_name: Mapped[str | None] = mapped_column(String(100))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    status: Mapped[SubscriberStatus] = status_column(SubscriberStatus, SubscriberStatus.PENDING)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    # The consent record: what the reader agreed to, when, where and from which form.
+    consent_at: Mapped[datetime | None]
+    consent_ip: Mapped[str | None] = mapped_column(String(45))
+    consent_user_agent: Mapped[str | None] = mapped_column(String(400))
+    consent_source: Mapped[str | None] = mapped_column(String(100))
+    consent_text_version: Mapped[str | None] = mapped_column(String(40))
+    confirmed_at: Mapped[datetime | None]
+    confirmed_ip: Mapped[str | None] = mapped_column(String(45))
+    confirmed_user_agent: Mapped[str | None] = mapped_column(String(400))
+    unsubscribed_at: Mapped[datetime | None]
+    unsubscribe_channel: Mapped[str | None] = mapped_column(String(40))
+
+    enrollments: Mapped[list[Enrollment]] = relationship(back_populates="subscriber")
+
+    @property
+    def is_active(self) -> bool:
+        return self.status is SubscriberStatus.ACTIVE
+
+
+class EnrollmentState(enum.StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class Enrollment(Base):
+    __tablename__ = "enrollments"
+    __table_args__ = (UniqueConstraint("subscriber_id", "course"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    course: Mapped[str] = mapped_column(String(100))
+    state: Mapped[EnrollmentState] = status_column(EnrollmentState, EnrollmentState.ACTIVE)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Index of the next lesson to send, counting from 0.
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    # The scheduler reads only this index; NULL means nothing more is due.
+    next_due_at: Mapped[datetime | None] = mapped_column(index=True)
+    completed_at: Mapped[datetime | None]
+
+    subscriber: Mapped[Subscriber] = relationship(back_populates="enrollments")
+
+
+class DeliveryKind(enum.StrEnum):
+    CONFIRMATION = "confirmation"
+    LESSON = "lesson"
+    ISSUE = "issue"
+
+
+class DeliveryStatus(enum.StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    UNKNOWN = "unknown"
+    DELIVERED = "delivered"
+    BOUNCED = "bounced"
+
+
+class Delivery(Base):
+    """One message to one reader. The unique constraints are what make a send happen once."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("enrollment_id", "lesson"),
+        UniqueConstraint("broadcast_id", "subscriber_id"),
+        Index("ix_deliveries_status_updated_at", "status", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[DeliveryKind] = status_column(DeliveryKind, DeliveryKind.LESSON)
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    enrollment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("enrollments.id", ondelete="CASCADE")
+    )
+    broadcast_id: Mapped[int | None] = mapped_column(ForeignKey("broadcasts.id"))
+    # The lesson's slug (stable across renumbering), for lesson deliveries.
+    lesson: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[DeliveryStatus] = status_column(DeliveryStatus, DeliveryStatus.QUEUED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    provider_message_id: Mapped[str | None] = mapped_column(String(200))
+    message_id: Mapped[str | None] = mapped_column(String(250))
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    sent_at: Mapped[datetime | None]
+
+    subscriber: Mapped[Subscriber] = relationship()
+    enrollment: Mapped[Enrollment | None] = relationship()
+
+
+class Event(Base):
+    """A provider event (delivered, bounce, complaint...), kept once per provider event id."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    provider_event_id: Mapped[str] = mapped_column(String(200), unique=True)
+    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    type: Mapped[str] = mapped_column(String(40))
+    occurred_at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Suppression(Base):
+    """An address that must never be mailed again, whatever its subscriber row says."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (Index("uq_suppressions_email_lower", text("lower(email)"), unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    reason: Mapped[str] = mapped_column(String(40))
+    source: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OperatorRole(enum.StrEnum):
+    ADMIN = "admin"
+    VIEWER = "viewer"
+
+
+class Operator(Base):
+    __tablename__ = "operators"
+    __table_args__ = (Index("uq_operators_email_lower", text("lower(email)"), unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[OperatorRole] = status_column(OperatorRole, OperatorRole.VIEWER)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+
+class BroadcastStatus(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    SENT = "sent"
+    CANCELLED = "cancelled"
+
+
+class Broadcast(Base):
+    """A newsletter issue to every active reader of a list, sent in batches from a checkpoint."""
+
+    __tablename__ = "broadcasts"
+    __table_args__ = (UniqueConstraint("list", "issue"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    list: Mapped[str] = mapped_column(String(100))
+    issue: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(300))
+    status: Mapped[BroadcastStatus] = status_column(BroadcastStatus, BroadcastStatus.SCHEDULED)
+    send_at: Mapped[datetime]
+    # Readers with an id at or below this have had their delivery row written.
+    last_subscriber_id: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]

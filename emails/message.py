@@ -1,0 +1,47 @@
+"""One outgoing email, independent of how it is sent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, make_msgid
+
+from core.clock import utcnow
+
+
+@dataclass(frozen=True)
+class Message:
+    to: str
+    to_name: str | None
+    from_email: str
+    from_name: str
+    subject: str
+    text: str
+    html: str
+    reply_to: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    message_id: str = ""
+    # What a provider may carry back in its events: our ids, never addresses.
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def to_mime(self) -> EmailMessage:
+        """The message as RFC 5322: text part first, then HTML (clients show the last they can)."""
+        mime = EmailMessage(policy=SMTP)
+        mime["From"] = Address(self.from_name, addr_spec=self.from_email)
+        mime["To"] = Address(self.to_name or "", addr_spec=self.to)
+        if self.reply_to:
+            mime["Reply-To"] = self.reply_to
+        mime["Subject"] = self.subject
+        mime["Date"] = format_datetime(utcnow())
+        mime["Message-ID"] = self.message_id or new_message_id(self.from_email)
+        for name, value in self.headers.items():
+            mime[name] = value
+        mime.set_content(self.text)
+        mime.add_alternative(self.html, subtype="html")
+        return mime
+
+
+def new_message_id(from_email: str) -> str:
+    return make_msgid(domain=from_email.rpartition("@")[2] or "localhost")

@@ -1,0 +1,46 @@
+"""The Celery app. Its configuration is read from Tend's settings when first used.
+
+Tend runs Celery without Flask in the worker. Flask's documented pattern builds the Flask
+app in the worker so each task runs inside an app context; here the dependency direction
+forbids tasks from importing web, and the tasks need nothing a Flask app holds. The same
+guarantees come from `core`: settings are read once per process (`core.config`), and each
+task opens its own database session and closes it when done (`core.db.session_scope`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+from core.config import get_settings
+
+TICK_SECONDS = 60.0
+
+celery = Celery("tend")
+
+
+def _configuration() -> dict[str, Any]:
+    settings = get_settings()
+    return {
+        "broker_url": settings.require_redis_url(),
+        "broker_connection_retry_on_startup": True,
+        "task_ignore_result": True,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        # A task is acknowledged only once it is done, so a worker that dies mid-task
+        # leaves it to be delivered again; every task is idempotent on its ids.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_hijack_root_logger": False,
+        "timezone": "UTC",
+        "beat_schedule": {
+            "tick": {"task": "tasks.jobs.tick", "schedule": TICK_SECONDS},
+        },
+    }
+
+
+# Evaluated when the configuration is first read, not at import: tests and `tend dev`
+# set the environment first.
+celery.add_defaults(_configuration)

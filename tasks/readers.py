@@ -1,0 +1,177 @@
+"""What happens to a reader: signing up, confirming, leaving. Web pages only call these."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core.models import (
+    Delivery,
+    DeliveryKind,
+    DeliveryStatus,
+    Enrollment,
+    EnrollmentState,
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+)
+from courses.model import Catalog, Course
+from tasks.plan import due_for
+
+log = logging.getLogger(__name__)
+
+# Statuses from which a reader may (re)confirm. Bounced and complained addresses may not.
+CONFIRMABLE = {SubscriberStatus.PENDING, SubscriberStatus.UNSUBSCRIBED}
+
+
+@dataclass(frozen=True)
+class Signup:
+    email: str  # already normalised
+    first_name: str | None
+    timezone: str
+    ip: str | None
+    user_agent: str | None
+    source: str
+    consent_text_version: str
+
+
+def find_by_email(session: Session, email: str) -> Subscriber | None:
+    query = select(Subscriber).where(func.lower(Subscriber.email) == email.lower())
+    return session.scalars(query).one_or_none()
+
+
+def is_suppressed(session: Session, email: str) -> bool:
+    query = select(Suppression.id).where(func.lower(Suppression.email) == email.lower())
+    return session.scalars(query).first() is not None
+
+
+def subscribe(session: Session, signup: Signup, now: datetime) -> int | None:
+    """Record a signup; return the id of a confirmation delivery to send, if one is due.
+
+    The caller answers the same whatever happened here, so no one can learn from the
+    page whether an address is known.
+    """
+    if is_suppressed(session, signup.email):
+        return None
+    subscriber = find_by_email(session, signup.email) or _insert(session, signup)
+    if subscriber.status not in CONFIRMABLE:
+        return None
+    _record_consent(subscriber, signup, now)
+    delivery = Delivery(kind=DeliveryKind.CONFIRMATION, subscriber_id=subscriber.id)
+    session.add(delivery)
+    session.flush()
+    return delivery.id
+
+
+def _insert(session: Session, signup: Signup) -> Subscriber:
+    subscriber = Subscriber(email=signup.email)
+    try:
+        with session.begin_nested():
+            session.add(subscriber)
+    except IntegrityError:
+        # The same address signed up in another request a moment ago.
+        existing = find_by_email(session, signup.email)
+        assert existing is not None
+        return existing
+    return subscriber
+
+
+def _record_consent(subscriber: Subscriber, signup: Signup, now: datetime) -> None:
+    subscriber.first_name = signup.first_name
+    subscriber.timezone = signup.timezone
+    subscriber.consent_at = now
+    subscriber.consent_ip = signup.ip
+    subscriber.consent_user_agent = (signup.user_agent or "")[:400] or None
+    subscriber.consent_source = signup.source
+    subscriber.consent_text_version = signup.consent_text_version
+
+
+def confirm(
+    session: Session,
+    uid: str,
+    catalog: Catalog,
+    now: datetime,
+    *,
+    ip: str | None = None,
+    user_agent: str | None = None,
+) -> Subscriber | None:
+    """Activate the reader and enroll them; confirming twice changes nothing."""
+    subscriber = session.scalars(select(Subscriber).where(Subscriber.uid == uid)).one_or_none()
+    if subscriber is None or is_suppressed(session, subscriber.email):
+        return None
+    if subscriber.status not in CONFIRMABLE:
+        return subscriber if subscriber.is_active else None
+    subscriber.status = SubscriberStatus.ACTIVE
+    subscriber.confirmed_at = now
+    subscriber.confirmed_ip = ip
+    subscriber.confirmed_user_agent = (user_agent or "")[:400] or None
+    subscriber.unsubscribed_at = None
+    subscriber.unsubscribe_channel = None
+    for course in catalog.offered_on_signup():
+        enroll(session, subscriber, course, now)
+    return subscriber
+
+
+def enroll(session: Session, subscriber: Subscriber, course: Course, now: datetime) -> Enrollment:
+    """Start the course, or pick it up where the reader left it."""
+    query = select(Enrollment).where(
+        Enrollment.subscriber_id == subscriber.id, Enrollment.course == course.slug
+    )
+    enrollment = session.scalars(query).one_or_none()
+    if enrollment is None:
+        enrollment = Enrollment(
+            subscriber_id=subscriber.id, course=course.slug, started_at=now, position=0
+        )
+        session.add(enrollment)
+    elif enrollment.state is EnrollmentState.CANCELLED:
+        _reanchor(enrollment, course, now)
+    else:
+        return enrollment
+    enrollment.next_due_at = due_for(
+        course, enrollment.position, enrollment.started_at, subscriber.timezone
+    )
+    enrollment.state = (
+        EnrollmentState.ACTIVE if enrollment.next_due_at else EnrollmentState.COMPLETED
+    )
+    session.flush()
+    return enrollment
+
+
+def _reanchor(enrollment: Enrollment, course: Course, now: datetime) -> None:
+    """Move a returning reader's anchor so their next lesson is due today and the rest
+    keep their spacing after it, instead of every missed lesson arriving at once."""
+    lesson = course.lesson_at(enrollment.position)
+    days = lesson.due.day if lesson is not None and lesson.due is not None else None
+    enrollment.started_at = now - timedelta(days=days or 0)
+
+
+def unsubscribe(session: Session, uid: str, channel: str, now: datetime) -> Subscriber | None:
+    """Stop all mail to the reader at once: queued sends are skipped, courses cancelled."""
+    subscriber = session.scalars(select(Subscriber).where(Subscriber.uid == uid)).one_or_none()
+    if subscriber is None:
+        return None
+    if subscriber.status is SubscriberStatus.UNSUBSCRIBED:
+        return subscriber
+    subscriber.status = SubscriberStatus.UNSUBSCRIBED
+    subscriber.unsubscribed_at = now
+    subscriber.unsubscribe_channel = channel
+    session.execute(
+        update(Enrollment)
+        .where(
+            Enrollment.subscriber_id == subscriber.id,
+            Enrollment.state.in_([EnrollmentState.ACTIVE, EnrollmentState.PAUSED]),
+        )
+        .values(state=EnrollmentState.CANCELLED, next_due_at=None)
+    )
+    session.execute(
+        update(Delivery)
+        .where(Delivery.subscriber_id == subscriber.id, Delivery.status == DeliveryStatus.QUEUED)
+        .values(status=DeliveryStatus.SKIPPED, last_error="unsubscribed", updated_at=now)
+    )
+    log.info("reader unsubscribed", extra={"subscriber": subscriber.id, "channel": channel})
+    return subscriber

@@ -1,0 +1,227 @@
+"""Send deliveries: claim, re-check, render once, personalise, send, record.
+
+Each delivery is claimed (status `sending` with a lease) before anything is sent, so a
+duplicated queue message finds nothing to claim. The reader is re-checked after the
+claim: an unsubscribe that landed a moment ago still stops the mail.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session, joinedload
+
+from core.config import Settings
+from core.db import session_scope
+from core.links import link
+from core.models import (
+    Delivery,
+    DeliveryKind,
+    DeliveryStatus,
+    EnrollmentState,
+    SubscriberStatus,
+)
+from core.tokens import Purpose, Signer
+from courses.model import Catalog, Course
+from emails.headers import list_headers
+from emails.message import Message, new_message_id
+from emails.render import UNSUBSCRIBE_URL, Rendered, render_confirmation, render_lesson
+from emails.transports import Outcome, Transport, TransportError
+from tasks.readers import CONFIRMABLE, is_suppressed
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=10)
+MAX_ATTEMPTS = 8
+
+
+@dataclass
+class SendReport:
+    sent: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    retry: list[int] = field(default_factory=list)  # transient errors: send these again later
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class Sender:
+    settings: Settings
+    catalog: Catalog
+    transport: Transport
+
+    @property
+    def signer(self) -> Signer:
+        return Signer(self.settings.require_secret_key())
+
+    def send(self, delivery_ids: Sequence[int], now: datetime) -> SendReport:
+        report = SendReport()
+        with session_scope() as session:
+            claimed = claim(session, delivery_ids, now)
+        if not claimed:
+            return report
+        with session_scope() as session:
+            messages = self._compose(session, claimed, now, report)
+        outcomes = self._transmit(list(messages.values()))
+        with session_scope() as session:
+            for delivery_id, outcome in zip(messages, outcomes, strict=True):
+                record(session, delivery_id, outcome, now, report)
+        return report
+
+    def _compose(
+        self, session: Session, ids: list[int], now: datetime, report: SendReport
+    ) -> dict[int, Message]:
+        query = (
+            select(Delivery)
+            .where(Delivery.id.in_(ids))
+            .options(joinedload(Delivery.subscriber), joinedload(Delivery.enrollment))
+            .order_by(Delivery.id)
+        )
+        rendered: dict[tuple[str, str], Rendered] = {}
+        messages: dict[int, Message] = {}
+        for delivery in session.scalars(query):
+            reason = self._why_not(session, delivery)
+            if reason:
+                _finish(delivery, DeliveryStatus.SKIPPED, now, reason)
+                report.skipped.append(delivery.id)
+                continue
+            try:
+                message = self._message(delivery, rendered)
+            except LookupError as error:
+                _finish(delivery, DeliveryStatus.FAILED, now, str(error))
+                report.failed.append(delivery.id)
+                continue
+            delivery.message_id = message.message_id
+            messages[delivery.id] = message
+        return messages
+
+    def _why_not(self, session: Session, delivery: Delivery) -> str | None:
+        """Why this delivery must not go out now, or None if it may."""
+        subscriber = delivery.subscriber
+        if is_suppressed(session, subscriber.email):
+            return "suppressed"
+        if delivery.kind is DeliveryKind.CONFIRMATION:
+            return None if subscriber.status in CONFIRMABLE else f"reader is {subscriber.status}"
+        if subscriber.status is not SubscriberStatus.ACTIVE:
+            return f"reader is {subscriber.status}"
+        enrollment = delivery.enrollment
+        if enrollment is not None and enrollment.state is EnrollmentState.CANCELLED:
+            return "enrollment cancelled"
+        if enrollment is not None and self._course(enrollment.course) is None:
+            return f"course {enrollment.course} is gone"
+        return None
+
+    def _course(self, slug: str) -> Course | None:
+        return self.catalog.get(slug)
+
+    def _signup_course(self) -> Course:
+        offered = self.catalog.offered_on_signup()
+        return offered[0] if offered else next(iter(self.catalog.courses.values()))
+
+    def _message(self, delivery: Delivery, rendered: dict[tuple[str, str], Rendered]) -> Message:
+        subscriber = delivery.subscriber
+        site = self.settings.host
+        if delivery.kind is DeliveryKind.CONFIRMATION:
+            course = self._signup_course()
+            url = link(self.settings.base_url, self.signer, Purpose.CONFIRM, subscriber.uid)
+            letter = render_confirmation(course, site, url)
+            return self._envelope(delivery, course, letter, letter.html, letter.text, {})
+        assert delivery.enrollment is not None
+        assert delivery.lesson is not None
+        course = self.catalog[delivery.enrollment.course]
+        key = (course.slug, delivery.lesson)
+        if key not in rendered:
+            lesson = course.lesson(delivery.lesson)
+            if lesson is None:
+                raise LookupError(f"lesson {delivery.lesson} is no longer in {course.slug}")
+            rendered[key] = render_lesson(course, lesson, site)
+        letter = rendered[key]
+        unsubscribe = link(self.settings.base_url, self.signer, Purpose.UNSUBSCRIBE, subscriber.uid)
+        html, text = letter.for_reader({UNSUBSCRIBE_URL: unsubscribe})
+        headers = list_headers(course.title, course.slug, site, unsubscribe)
+        return self._envelope(delivery, course, letter, html, text, headers)
+
+    def _envelope(
+        self,
+        delivery: Delivery,
+        course: Course,
+        letter: Rendered,
+        html: str,
+        text: str,
+        headers: dict[str, str],
+    ) -> Message:
+        delivery.content_hash = letter.content_hash
+        return Message(
+            to=delivery.subscriber.email,
+            to_name=delivery.subscriber.first_name,
+            from_email=course.from_email,
+            from_name=course.from_name,
+            reply_to=course.reply_to,
+            subject=letter.subject,
+            text=text,
+            html=html,
+            headers=headers,
+            message_id=new_message_id(course.from_email),
+            tags={"tend_delivery": str(delivery.id), "tend_kind": str(delivery.kind)},
+        )
+
+    def _transmit(self, messages: list[Message]) -> list[Outcome]:
+        if not messages:
+            return []
+        try:
+            return self.transport.send(messages)
+        except TransportError as error:
+            return [Outcome(message, error=error) for message in messages]
+
+
+def claim(session: Session, ids: Sequence[int], now: datetime) -> list[int]:
+    """Take the deliveries no one else holds; return the ids this worker now owns."""
+    claimable = or_(
+        Delivery.status == DeliveryStatus.QUEUED,
+        and_(Delivery.status == DeliveryStatus.SENDING, Delivery.lease_until < now),
+    )
+    rows = session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(list(ids)), claimable)
+        .values(
+            status=DeliveryStatus.SENDING,
+            lease_until=now + LEASE,
+            attempts=Delivery.attempts + 1,
+            updated_at=now,
+        )
+        .returning(Delivery.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(row.id for row in rows)
+
+
+def record(
+    session: Session, delivery_id: int, outcome: Outcome, now: datetime, report: SendReport
+) -> None:
+    delivery = session.get(Delivery, delivery_id)
+    assert delivery is not None
+    error = outcome.error
+    if error is None:
+        delivery.provider_message_id = outcome.provider_id
+        delivery.sent_at = now
+        _finish(delivery, DeliveryStatus.SENT, now, None)
+        report.sent.append(delivery_id)
+    elif error.permanent or delivery.attempts >= MAX_ATTEMPTS:
+        _finish(delivery, DeliveryStatus.FAILED, now, str(error))
+        report.failed.append(delivery_id)
+        log.warning("delivery failed", extra={"delivery": delivery_id, "error": str(error)})
+    else:
+        _finish(delivery, DeliveryStatus.QUEUED, now, str(error))
+        report.retry.append(delivery_id)
+        report.retry_after = max(report.retry_after or 0, error.retry_after or 0) or None
+
+
+def _finish(delivery: Delivery, status: DeliveryStatus, now: datetime, error: str | None) -> None:
+    delivery.status = status
+    delivery.lease_until = None
+    delivery.last_error = error
+    delivery.updated_at = now

@@ -1,0 +1,31 @@
+"""Tend's web side: the reader's pages, and the `tend` command line."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from core.config import Settings, get_settings
+from tasks.catalog import get_catalog
+from web import errors, leave, signup
+from web.security import csrf
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or get_settings()
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.require_secret_key()[-1],
+        SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
+        SESSION_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,
+        MAX_CONTENT_LENGTH=64 * 1024,
+    )
+    app.extensions["tend.settings"] = settings
+    # Loading the courses here means a broken lesson stops the web process at start-up.
+    app.extensions["tend.catalog"] = get_catalog()
+    csrf.init_app(app)
+
+    app.register_blueprint(signup.bp)
+    app.register_blueprint(leave.bp)
+    errors.init_app(app)
+    return app

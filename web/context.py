@@ -1,0 +1,29 @@
+"""What views need from the app: its settings, the courses, the link signer, the reader."""
+
+from __future__ import annotations
+
+from flask import current_app, request
+
+from core.config import Settings
+from core.tokens import Signer
+from courses.model import Catalog
+
+
+def settings() -> Settings:
+    return current_app.extensions["tend.settings"]
+
+
+def catalog() -> Catalog:
+    return current_app.extensions["tend.catalog"]
+
+
+def signer() -> Signer:
+    return Signer(settings().require_secret_key())
+
+
+def client_ip() -> str | None:
+    return request.remote_addr
+
+
+def user_agent() -> str | None:
+    return request.headers.get("User-Agent")

