@@ -187,7 +187,8 @@ def _read_lesson(path: Path, number: int, slug: str, problems: list[Problem]) ->
         return None
     head, body = frontmatter.YAMLHandler().split(text)
     try:
-        data, lines = yamlfile.parse(head, first_line=2)
+        # The split leaves the rest of the opening "---" line at the top of `head`.
+        data, lines = yamlfile.parse(head, first_line=1)
     except yamlfile.YamlError as error:
         problems.append(Problem(path, error.line, error.message))
         return None

@@ -22,9 +22,12 @@ def parse(text: str, first_line: int = 1) -> tuple[Any, dict[KeyPath, int]]:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
+        # The context mark is where the broken construct began (an unclosed quote's
+        # opening), which is where the author must look; the problem mark may be the end.
+        mark = error.context_mark or error.problem_mark
         line = first_line + (mark.line if mark else 0)
-        raise YamlError(line, f"this is not valid YAML: {error.problem or error}") from None
+        what = " ".join(part for part in (error.problem, error.context) if part)
+        raise YamlError(line, f"this is not valid YAML: {what or error}") from None
     lines: dict[KeyPath, int] = {}
     if node is not None:
         _collect(node, (), first_line, lines)

@@ -62,7 +62,9 @@ def subscribe(session: Session, signup: Signup, now: datetime) -> int | None:
     if subscriber.status not in CONFIRMABLE:
         return None
     _record_consent(subscriber, signup, now)
-    delivery = Delivery(kind=DeliveryKind.CONFIRMATION, subscriber_id=subscriber.id)
+    delivery = Delivery(
+        kind=DeliveryKind.CONFIRMATION, subscriber_id=subscriber.id, created_at=now, updated_at=now
+    )
     session.add(delivery)
     session.flush()
     return delivery.id

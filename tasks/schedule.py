@@ -119,6 +119,8 @@ def _claim(
                 subscriber_id=subscriber.id,
                 enrollment_id=enrollment.id,
                 lesson=lesson.slug,
+                created_at=now,
+                updated_at=now,
             )
             session.add(delivery)
     except (IntegrityError, ClaimLostError):

@@ -1,0 +1,36 @@
+"""`tend dev` refuses to start on a broken course, saying where the mistake is."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from tests.conftest import EMBEDDED
+from tests.support.dev_server import dev_environment, tend_command
+
+DEMO = Path(__file__).resolve().parents[2] / "courses" / "softening-sessions"
+
+
+def test_a_lesson_with_broken_front_matter_stops_tend_dev_with_its_file_and_line(
+    tmp_path: Path,
+) -> None:
+    courses = tmp_path / "courses"
+    shutil.copytree(DEMO, courses / "softening-sessions")
+    broken = courses / "softening-sessions" / "02-not-alone.md"
+    lines = broken.read_text().splitlines(keepends=True)
+    lines[2] = 'preheader: "an unclosed quote\n'
+    broken.write_text("".join(lines))
+
+    env = dev_environment(tmp_path / "var", EMBEDDED, TEND_COURSES_DIR=str(courses))
+    result = subprocess.run(
+        [*tend_command(), "--port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert f"{broken}:3: this is not valid YAML" in result.stderr
+    assert "Migrating" not in result.stdout, "it stops before starting anything"
