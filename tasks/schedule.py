@@ -1,9 +1,11 @@
 """The scheduler tick: turn due enrollments into delivery rows, exactly once.
 
 The database holds the schedule (`Enrollment.next_due_at`); the queue only ever carries
-"send this now". A claim is a conditional UPDATE on the enrollment's position, which only
-one tick can win, and the delivery row is unique per (enrollment, lesson): two ticks at
-once, or a tick retried after a crash, cannot write a lesson twice.
+"send this now". A batch of due enrollments is read and held (`FOR UPDATE SKIP LOCKED` on
+PostgreSQL; SQLite runs one writing transaction at a time), then in the same transaction
+each enrollment's position moves on with a conditional UPDATE (`WHERE position = :seen`)
+and its delivery row is inserted, unique per (enrollment, lesson) and skipped on
+conflict. Two ticks at once, or a tick retried after a crash, cannot write a lesson twice.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy import Update, bindparam, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, joinedload
 
 from core.db import is_postgresql, session_scope
 from core.models import (
@@ -25,7 +28,6 @@ from core.models import (
     DeliveryStatus,
     Enrollment,
     EnrollmentState,
-    Subscriber,
 )
 from courses.model import Catalog
 from tasks.plan import due_for
@@ -57,8 +59,7 @@ def tick(catalog: Catalog, now: datetime, batch_size: int = BATCH_SIZE) -> TickR
     while True:
         with session_scope() as session:
             enrollments = _due_batch(session, now, last_id, batch_size)
-            for enrollment in enrollments:
-                _claim(session, catalog, enrollment, now, report)
+            _claim(session, catalog, enrollments, now, report)
         report.due += len(enrollments)
         if len(enrollments) < batch_size:
             break
@@ -79,6 +80,7 @@ def _due_batch(session: Session, now: datetime, last_id: int, limit: int) -> lis
         )
         .order_by(Enrollment.id)
         .limit(limit)
+        .options(joinedload(Enrollment.subscriber))
     )
     if is_postgresql(session):
         # Another tick skips the rows this one holds instead of waiting for them.
@@ -87,60 +89,99 @@ def _due_batch(session: Session, now: datetime, last_id: int, limit: int) -> lis
 
 
 def _claim(
-    session: Session, catalog: Catalog, enrollment: Enrollment, now: datetime, report: TickReport
+    session: Session,
+    catalog: Catalog,
+    enrollments: list[Enrollment],
+    now: datetime,
+    report: TickReport,
 ) -> None:
-    course = catalog.get(enrollment.course)
-    lesson = course.lesson_at(enrollment.position) if course else None
-    subscriber = session.get(Subscriber, enrollment.subscriber_id)
-    if course is None or lesson is None or subscriber is None or not subscriber.is_active:
-        # Nothing can be sent: a removed course, or a reader who left. Stop asking.
-        _stop(session, enrollment)
-        report.skipped += 1
+    """Move each enrollment on by one lesson and write that lesson's delivery row."""
+    moves: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    stops: list[dict[str, Any]] = []
+    for enrollment in enrollments:
+        course = catalog.get(enrollment.course)
+        lesson = course.lesson_at(enrollment.position) if course else None
+        subscriber = enrollment.subscriber
+        if course is None or lesson is None or not subscriber.is_active:
+            # Nothing can be sent: a removed course, or a reader who left. Stop asking.
+            stops.append({"enrollment": enrollment.id})
+            continue
+        next_due = due_for(
+            course, enrollment.position + 1, enrollment.started_at, subscriber.timezone
+        )
+        moves.append(_move(enrollment, next_due, now))
+        rows.append(_delivery_row(enrollment, lesson.slug, now))
+    connection = session.connection()
+    if stops:
+        connection.execute(_STOP, stops)
+    report.skipped += len(stops)
+    if not moves:
         return
-    position = enrollment.position
-    next_due = due_for(course, position + 1, enrollment.started_at, subscriber.timezone)
-    try:
-        with session.begin_nested():
-            won = session.execute(
-                update(Enrollment)
-                .where(Enrollment.id == enrollment.id, Enrollment.position == position)
-                .values(
-                    position=position + 1,
-                    next_due_at=next_due,
-                    state=EnrollmentState.ACTIVE if next_due else EnrollmentState.COMPLETED,
-                    completed_at=None if next_due else now,
-                )
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            if won != 1:
-                raise ClaimLostError
-            delivery = Delivery(
-                kind=DeliveryKind.LESSON,
-                subscriber_id=subscriber.id,
-                enrollment_id=enrollment.id,
-                lesson=lesson.slug,
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(delivery)
-    except (IntegrityError, ClaimLostError):
-        # Another tick claimed this lesson first.
-        report.skipped += 1
-        return
-    report.claimed += 1
-    report.batches[(course.slug, lesson.slug)].append(delivery.id)
+    moved = connection.execute(_ADVANCE, moves).rowcount
+    if connection.dialect.supports_sane_multi_rowcount and moved != len(moves):
+        # The rows are held by this transaction, so this means the lock was not: undo all.
+        raise RuntimeError(f"only {moved} of {len(moves)} claimed enrollments moved on")
+    written = connection.execute(
+        _insert_once(session).returning(
+            Delivery.id, Delivery.enrollment_id, Delivery.lesson, sort_by_parameter_order=True
+        ),
+        rows,
+    ).all()
+    courses = {enrollment.id: enrollment.course for enrollment in enrollments}
+    for delivery_id, enrollment_id, lesson_slug in written:
+        report.batches[(courses[enrollment_id], lesson_slug)].append(delivery_id)
+    report.claimed += len(written)
+    # A lesson whose row already existed was sent before: moving on was all it needed.
+    report.skipped += len(moves) - len(written)
 
 
-class ClaimLostError(Exception):
-    """The conditional update found the enrollment already moved on."""
+def _move(enrollment: Enrollment, next_due: datetime | None, now: datetime) -> dict[str, Any]:
+    return {
+        "enrollment": enrollment.id,
+        "seen": enrollment.position,
+        "position": enrollment.position + 1,
+        "next_due_at": next_due,
+        "state": EnrollmentState.ACTIVE if next_due else EnrollmentState.COMPLETED,
+        "completed_at": None if next_due else now,
+    }
 
 
-def _stop(session: Session, enrollment: Enrollment) -> None:
-    session.execute(
-        update(Enrollment)
-        .where(Enrollment.id == enrollment.id)
-        .values(next_due_at=None)
-        .execution_options(synchronize_session=False)
+def _delivery_row(enrollment: Enrollment, lesson: str, now: datetime) -> dict[str, Any]:
+    return {
+        "kind": DeliveryKind.LESSON,
+        "status": DeliveryStatus.QUEUED,
+        "subscriber_id": enrollment.subscriber_id,
+        "enrollment_id": enrollment.id,
+        "lesson": lesson,
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _by_id(statement: Update) -> Update:
+    return statement.where(Enrollment.id == bindparam("enrollment"))
+
+
+_ADVANCE = (
+    _by_id(update(Enrollment))
+    .where(Enrollment.position == bindparam("seen"))
+    .values(
+        position=bindparam("position"),
+        next_due_at=bindparam("next_due_at"),
+        state=bindparam("state"),
+        completed_at=bindparam("completed_at"),
+    )
+)
+_STOP = _by_id(update(Enrollment)).values(next_due_at=None)
+
+
+def _insert_once(session: Session) -> Any:
+    """An INSERT of deliveries that skips any (enrollment, lesson) already written."""
+    dialect_insert = postgresql.insert if is_postgresql(session) else sqlite.insert
+    return dialect_insert(Delivery).on_conflict_do_nothing(
+        index_elements=[Delivery.enrollment_id, Delivery.lesson]
     )
 
 

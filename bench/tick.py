@@ -1,0 +1,72 @@
+"""How fast the tick claims due lessons.
+
+    python bench/tick.py [readers]
+
+Uses DATABASE_URL if set (it empties that database's Tend tables), else a fresh SQLite
+file in a temporary folder. Prints enrollments claimed per second, and the ratio of a
+tick with everything due to a tick with nothing due, measured in one run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+
+os.environ.setdefault("TEND_DATA_DIR", tempfile.mkdtemp(prefix="tend-bench-"))
+
+from sqlalchemy import insert  # noqa: E402  (settings are read from the environment above)
+
+from core.config import get_settings  # noqa: E402
+from core.db import get_engine  # noqa: E402
+from core.migrate import upgrade  # noqa: E402
+from core.models import Base, Enrollment, Subscriber  # noqa: E402
+from tasks import schedule  # noqa: E402
+from tasks.catalog import get_catalog  # noqa: E402
+
+START = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
+
+
+def prepare(readers: int) -> None:
+    upgrade(get_settings().database)
+    with get_engine().begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
+        connection.execute(
+            insert(Subscriber),
+            [
+                {"id": n, "uid": f"uid-{n}", "email": f"r{n}@example.org", "status": "active",
+                 "timezone": "Europe/Berlin", "created_at": START}
+                for n in range(1, readers + 1)
+            ],
+        )
+        connection.execute(
+            insert(Enrollment),
+            [
+                {"subscriber_id": n, "course": "softening-sessions", "state": "active",
+                 "position": 0, "started_at": START, "next_due_at": START}
+                for n in range(1, readers + 1)
+            ],
+        )
+
+
+def main(readers: int) -> None:
+    catalog = get_catalog()
+    prepare(readers)
+    started = time.perf_counter()
+    report = schedule.tick(catalog, START + timedelta(minutes=1))
+    busy = time.perf_counter() - started
+    assert report.claimed == readers, report
+    started = time.perf_counter()
+    schedule.tick(catalog, START + timedelta(minutes=2))
+    idle = time.perf_counter() - started
+    print(f"database: {get_engine().dialect.name}, readers due: {readers}")
+    print(f"tick with all due:   {busy:8.3f} s  ({readers / busy:8.0f} claims/s)")
+    print(f"tick with none due:  {idle * 1e3:8.3f} ms")
+    print(f"ratio busy / idle:   {busy / idle:8.0f}x")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 5000)
