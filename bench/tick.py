@@ -15,16 +15,14 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 
-os.environ.setdefault("TEND_DATA_DIR", tempfile.mkdtemp(prefix="tend-bench-"))
+from sqlalchemy import insert
 
-from sqlalchemy import insert  # noqa: E402  (settings are read from the environment above)
-
-from core.config import get_settings  # noqa: E402
-from core.db import get_engine  # noqa: E402
-from core.migrate import upgrade  # noqa: E402
-from core.models import Base, Enrollment, Subscriber  # noqa: E402
-from tasks import schedule  # noqa: E402
-from tasks.catalog import get_catalog  # noqa: E402
+from core.config import get_settings
+from core.db import get_engine
+from core.migrate import upgrade
+from core.models import Base, Enrollment, Subscriber
+from tasks import schedule
+from tasks.catalog import get_catalog
 
 START = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
 
@@ -37,22 +35,36 @@ def prepare(readers: int) -> None:
         connection.execute(
             insert(Subscriber),
             [
-                {"id": n, "uid": f"uid-{n}", "email": f"r{n}@example.org", "status": "active",
-                 "timezone": "Europe/Berlin", "created_at": START}
+                {
+                    "id": n,
+                    "uid": f"uid-{n}",
+                    "email": f"r{n}@example.org",
+                    "status": "active",
+                    "timezone": "Europe/Berlin",
+                    "created_at": START,
+                }
                 for n in range(1, readers + 1)
             ],
         )
         connection.execute(
             insert(Enrollment),
             [
-                {"subscriber_id": n, "course": "softening-sessions", "state": "active",
-                 "position": 0, "started_at": START, "next_due_at": START}
+                {
+                    "subscriber_id": n,
+                    "course": "softening-sessions",
+                    "state": "active",
+                    "position": 0,
+                    "started_at": START,
+                    "next_due_at": START,
+                }
                 for n in range(1, readers + 1)
             ],
         )
 
 
 def main(readers: int) -> None:
+    # Settings are read on first use, so this still decides where SQLite goes.
+    os.environ.setdefault("TEND_DATA_DIR", tempfile.mkdtemp(prefix="tend-bench-"))
     catalog = get_catalog()
     prepare(readers)
     started = time.perf_counter()

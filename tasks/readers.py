@@ -108,6 +108,8 @@ def confirm(
         return None
     if subscriber.status not in CONFIRMABLE:
         return subscriber if subscriber.is_active else None
+    if _left_after_last_signup(subscriber):
+        return None  # an old link; coming back takes a new signup and its own link
     subscriber.status = SubscriberStatus.ACTIVE
     subscriber.confirmed_at = now
     subscriber.confirmed_ip = ip
@@ -117,6 +119,11 @@ def confirm(
     for course in catalog.offered_on_signup():
         enroll(session, subscriber, course, now)
     return subscriber
+
+
+def _left_after_last_signup(subscriber: Subscriber) -> bool:
+    left, signed_up = subscriber.unsubscribed_at, subscriber.consent_at
+    return left is not None and (signed_up is None or signed_up <= left)
 
 
 def enroll(session: Session, subscriber: Subscriber, course: Course, now: datetime) -> Enrollment:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from flask import Blueprint, redirect, render_template, url_for
 from werkzeug.wrappers import Response
@@ -76,9 +77,9 @@ def confirm(token: str) -> str | tuple[str, int]:
     return render_template("confirmed.html", courses=courses)
 
 
-def _queue(enqueue: object, *args: object) -> None:
+def _queue(enqueue: Callable[..., object], *args: object) -> None:
     """Queue work after the commit. If the broker is down, the tick's sweep sends it later."""
     try:
-        enqueue(*args)  # type: ignore[operator]
+        enqueue(*args)
     except Exception:
         log.exception("could not queue work; the next tick will pick it up")

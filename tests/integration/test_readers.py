@@ -66,12 +66,14 @@ def test_a_returning_reader_resumes_at_their_next_lesson_without_a_burst(
         readers.unsubscribe(session, uid, "test", NOW + timedelta(days=1))
     back = NOW + timedelta(days=100)
     with session_scope() as session:
+        readers.subscribe(session, signup(), back)
         readers.confirm(session, uid, catalog, back)
     enrollment = enrollment_of(reader)
     assert enrollment.state is EnrollmentState.ACTIVE
     assert enrollment.position == 1
-    # Lesson 2 is due on the day they return (08:00 UTC), the next 14 days after it.
-    assert enrollment.next_due_at == datetime(2026, 4, 15, 8, 0, tzinfo=UTC)
+    # Lesson 2 is due on the day they return (08:00 in Paris, the zone of their new
+    # signup), the next 14 days after it.
+    assert enrollment.next_due_at == datetime(2026, 4, 15, 6, 0, tzinfo=UTC)
     assert schedule.tick(catalog, back).claimed == 1
     assert schedule.tick(catalog, back + timedelta(days=13)).claimed == 0
     assert schedule.tick(catalog, back + timedelta(days=14)).claimed == 1
@@ -90,3 +92,24 @@ def test_confirming_enrolls_once_in_each_course_offered_on_signup(
             select(Enrollment.course).where(Enrollment.subscriber_id == reader)
         ).all()
     assert courses == ["softening-sessions"]
+
+
+def test_an_old_confirmation_link_does_not_bring_back_a_reader_who_left(
+    db: None, catalog: Catalog
+) -> None:
+    with session_scope() as session:
+        assert readers.subscribe(session, signup(), NOW) is not None
+        subscriber = readers.find_by_email(session, "reader@example.org")
+        assert subscriber is not None
+        uid = subscriber.uid
+    with session_scope() as session:
+        assert readers.confirm(session, uid, catalog, NOW + timedelta(minutes=5)) is not None
+        readers.unsubscribe(session, uid, "test", NOW + timedelta(days=1))
+    with session_scope() as session:
+        assert readers.confirm(session, uid, catalog, NOW + timedelta(days=2)) is None
+        subscriber = readers.find_by_email(session, "reader@example.org")
+        assert subscriber is not None
+        assert subscriber.status is SubscriberStatus.UNSUBSCRIBED
+    with session_scope() as session:
+        readers.subscribe(session, signup(), NOW + timedelta(days=3))
+        assert readers.confirm(session, uid, catalog, NOW + timedelta(days=3, minutes=5))
