@@ -49,7 +49,8 @@ def test_a_new_reader_signs_up_in_a_browser_and_gets_the_first_lesson(
 ) -> None:
     page = browser_page
     data_dir = tmp_path / "var"
-    with running_tend_dev(data_dir, EMBEDDED) as base_url:
+    with running_tend_dev(data_dir, EMBEDDED) as server:
+        base_url = server.base_url
         page.goto(base_url + "/")
         assert page.locator("h1").first.inner_text() == "Softening Sessions"
         assert page.locator("select#timezone").input_value() == "America/Chicago"

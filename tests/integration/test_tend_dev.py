@@ -1,13 +1,19 @@
-"""`tend dev` refuses to start on a broken course, saying where the mistake is."""
+"""`tend dev`: it refuses a broken course, saying where the mistake is, and recovers from a crash."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 from pathlib import Path
+from urllib.request import urlopen
 
 from tests.conftest import EMBEDDED
-from tests.support.dev_server import dev_environment, tend_command
+from tests.support.dev_server import (
+    dev_environment,
+    running_tend_dev,
+    stops_serving,
+    tend_command,
+)
 
 DEMO = Path(__file__).resolve().parents[2] / "courses" / "softening-sessions"
 
@@ -34,3 +40,16 @@ def test_a_lesson_with_broken_front_matter_stops_tend_dev_with_its_file_and_line
     assert result.returncode == 2
     assert f"{broken}:3: this is not valid YAML" in result.stderr
     assert "Migrating" not in result.stdout, "it stops before starting anything"
+
+
+def test_after_tend_dev_is_killed_outright_a_second_run_starts_cleanly(
+    tmp_path: Path, db: None
+) -> None:
+    data_dir = tmp_path / "var"
+    with running_tend_dev(data_dir, EMBEDDED) as first:
+        first.process.kill()  # no chance to stop its children: the kernel must
+        first.process.wait()
+        assert stops_serving(first.base_url), "the web process outlived tend dev"
+    with running_tend_dev(data_dir, EMBEDDED) as second, urlopen(second.base_url) as page:
+        assert page.status == 200
+        assert b"Softening Sessions" in page.read()

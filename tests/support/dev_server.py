@@ -6,9 +6,11 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.error import URLError
 from urllib.request import urlopen
@@ -33,11 +35,19 @@ def tend_command() -> list[str]:
     return [tend, "dev"]
 
 
+@dataclass(frozen=True)
+class DevServer:
+    base_url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
 @contextmanager
-def running_tend_dev(data_dir: Path, embedded: bool, timeout: float = 90.0) -> Iterator[str]:
-    """Start `tend dev` on a free port, yield its address, stop it with Ctrl-C."""
+def running_tend_dev(data_dir: Path, embedded: bool, timeout: float = 90.0) -> Iterator[DevServer]:
+    """Start `tend dev` on a free port, yield it once it serves, stop it with Ctrl-C."""
     port = free_port()
-    log_path = data_dir.parent / "tend-dev.log"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = Path(tempfile.mkstemp(prefix="tend-dev-", suffix=".log", dir=data_dir.parent)[1])
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [*tend_command(), "--port", str(port)],
@@ -50,9 +60,10 @@ def running_tend_dev(data_dir: Path, embedded: bool, timeout: float = 90.0) -> I
     try:
         _wait_for_page(base_url, process, log_path, timeout)
         _wait_for_log(log_path, b"celery@", b" ready.", process, timeout)
-        yield base_url
+        yield DevServer(base_url, process, log_path)
     finally:
-        process.send_signal(signal.SIGINT)
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -68,7 +79,7 @@ def _wait_for_page(url: str, process: subprocess.Popen[bytes], log: Path, timeou
         if process.poll() is not None:
             raise AssertionError(f"tend dev exited with {process.returncode}:\n{log.read_text()}")
         try:
-            with urlopen(url, timeout=2) as response:  # noqa: S310  (loopback only)
+            with urlopen(url, timeout=2) as response:
                 if response.status == 200:
                     return
         except (URLError, ConnectionError, TimeoutError):
@@ -88,3 +99,16 @@ def _wait_for_log(
             raise AssertionError(f"tend dev exited:\n{log.read_text()}")
         time.sleep(0.2)
     raise AssertionError(f"the worker was not ready within {timeout} s:\n{log.read_text()}")
+
+
+def stops_serving(url: str, wait: float = 10.0) -> bool:
+    """Whether nothing answers at `url` any more, within `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            with urlopen(url, timeout=1):
+                pass
+        except (URLError, ConnectionError, TimeoutError):
+            return True
+        time.sleep(0.1)
+    return False
