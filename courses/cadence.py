@@ -52,8 +52,9 @@ def parse_send_time(text: str) -> time:
 def local_instant(day: date, at: time, zone: ZoneInfo) -> datetime:
     """The UTC instant of a wall-clock time on a local date.
 
-    A time skipped by a DST change (02:30 on a spring-forward night) becomes the first real
-    instant after the gap; a repeated one (autumn) is taken at its first occurrence.
+    A time skipped by a DST change (02:30 on a spring-forward night) moves forward by the
+    length of the gap (to 03:30), as calendar programs do; a repeated one (an autumn
+    night's 01:30) is taken at its first occurrence.
     """
     local = datetime.combine(day, at, tzinfo=zone)
     return local.astimezone(UTC)
@@ -67,6 +68,9 @@ def due_at(started_at: datetime, due: Due, send_at: time, zone: ZoneInfo) -> dat
     return local_instant(start_day + timedelta(days=due.day), send_at, zone)
 
 
-def default_due(index: int, every_days: int) -> Due:
-    """The rhythm for a lesson that does not say when it is due: at once, then every N days."""
-    return Due(None) if index == 0 else Due(index * every_days)
+def following_due(previous: Due | None, every_days: int) -> Due:
+    """When a lesson that does not say is due: the first at once, each other N days after
+    the lesson before it."""
+    if previous is None:
+        return Due(None)
+    return Due((previous.day or 0) + every_days)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from courses import yamlfile
-from courses.cadence import Due, default_due, parse_due, parse_send_time
+from courses.cadence import Due, following_due, parse_due, parse_send_time
 from courses.model import Catalog, Course, CourseError, Lesson, Problem
 
 COURSE_FILE = "course.yml"
@@ -43,7 +44,11 @@ class CadenceConfig(BaseModel):
     every_days: int = Field(default=14, ge=1, le=365)
     send_at: str = "08:00"
 
-    _check_send_at = field_validator("send_at")(lambda v: parse_send_time(v) and v)
+    @field_validator("send_at", mode="before")
+    @classmethod
+    def _check_send_at(cls, value: Any) -> str:
+        parse_send_time(str(value))
+        return str(value)
 
 
 class CourseConfig(BaseModel):
@@ -196,7 +201,7 @@ def _read_lesson(path: Path, number: int, slug: str, problems: list[Problem]) ->
     if meta is None:
         return None
     if not body.strip():
-        problems.append(Problem(path, head.count("\n") + 3, "the lesson has no text"))
+        problems.append(Problem(path, head.count("\n") + 2, "the lesson has no text"))
         return None
     body_line = text[: len(text) - len(body)].count("\n") + 1
     due_line = yamlfile.line_of(lines, ("due",))
@@ -206,28 +211,32 @@ def _read_lesson(path: Path, number: int, slug: str, problems: list[Problem]) ->
 
 
 def _check_unique(lessons: list[Lesson], problems: list[Problem]) -> None:
-    seen_numbers: dict[int, Path] = {}
-    seen_slugs: dict[str, Path] = {}
-    for lesson in lessons:
-        for key, seen in ((lesson.number, seen_numbers), (lesson.slug, seen_slugs)):
-            if key in seen:
-                problems.append(Problem(lesson.path, 1, f"{key} is also used by {seen[key].name}"))
-            seen[key] = lesson.path  # type: ignore[index]
+    keys: dict[str, Callable[[Lesson], str]] = {
+        "number": lambda lesson: f"{lesson.number:02d}",
+        "name": lambda lesson: lesson.slug,
+    }
+    for label, key in keys.items():
+        seen: dict[str, Path] = {}
+        for lesson in lessons:
+            value = key(lesson)
+            if value in seen:
+                message = f"the lesson {label} {value} is also used by {seen[value].name}"
+                problems.append(Problem(lesson.path, 1, message))
+            seen[value] = lesson.path
 
 
 def _schedule(lessons: list[Lesson], every_days: int, problems: list[Problem]) -> list[Lesson]:
     """Give each lesson its due time and check that they come in order."""
     scheduled: list[Lesson] = []
-    previous = -1
-    for index, lesson in enumerate(lessons):
-        due = lesson.due if lesson.due is not None else default_due(index, every_days)
-        day = 0 if due.day is None else due.day
-        if due.on_confirmation and index > 0:
+    previous: Due | None = None
+    for lesson in lessons:
+        due = lesson.due or following_due(previous, every_days)
+        if due.on_confirmation and previous is not None:
             message = "only the first lesson can be due on confirmation"
             problems.append(Problem(lesson.path, lesson.due_line, message))
-        elif day <= previous:
-            message = f"`due: {due}` is not after the lesson before it"
+        elif previous is not None and (due.day or 0) <= (previous.day or 0):
+            message = f"`due: {due}` is not after the lesson before it ({previous})"
             problems.append(Problem(lesson.path, lesson.due_line, message))
-        previous = day
+        previous = due
         scheduled.append(dataclasses.replace(lesson, due=due))
     return scheduled

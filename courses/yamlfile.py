@@ -2,11 +2,37 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
 
 KeyPath = tuple[str | int, ...]
+
+
+class Loader(yaml.SafeLoader):
+    """YAML 1.1 without its base-60 numbers, so `send_at: 18:30` stays the text "18:30"
+    (plain YAML reads it as 1110)."""
+
+
+_BASE_60 = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+Loader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag not in _BASE_60]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:int",
+    re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
+    list("-+0123456789"),
+)
+Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?"
+        r"|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
 
 
 class YamlError(Exception):
@@ -19,8 +45,8 @@ class YamlError(Exception):
 def parse(text: str, first_line: int = 1) -> tuple[Any, dict[KeyPath, int]]:
     """Parse YAML and map each key's path to its line (counting from `first_line`)."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=Loader)
+        data = yaml.load(text, Loader=Loader)  # noqa: S506  (Loader is a SafeLoader)
     except yaml.MarkedYAMLError as error:
         # The context mark is where the broken construct began (an unclosed quote's
         # opening), which is where the author must look; the problem mark may be the end.

@@ -10,6 +10,11 @@ from email.utils import format_datetime, make_msgid
 
 from core.clock import utcnow
 
+# RFC 5322 allows lines of 998 characters. Python folds at 78 by default, and a header
+# word longer than that (a signed unsubscribe link) would be rewritten as RFC 2047
+# encoded words, which mail providers do not read as a link.
+POLICY = SMTP.clone(max_line_length=998)
+
 
 @dataclass(frozen=True)
 class Message:
@@ -28,7 +33,7 @@ class Message:
 
     def to_mime(self) -> EmailMessage:
         """The message as RFC 5322: text part first, then HTML (clients show the last they can)."""
-        mime = EmailMessage(policy=SMTP)
+        mime = EmailMessage(policy=POLICY)
         mime["From"] = Address(self.from_name, addr_spec=self.from_email)
         mime["To"] = Address(self.to_name or "", addr_spec=self.to)
         if self.reply_to:

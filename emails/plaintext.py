@@ -13,7 +13,9 @@ class TextRenderer:
     def __init__(self) -> None:
         self.blocks: list[str] = []
         self.tight: list[bool] = []  # per block: follows the one before with no blank line
+        self.quoted: list[int] = []  # per block: how many quotes it stands in
         self.hidden = False  # in a paragraph of a tight list
+        self.last_hidden = False  # the last block came from a tight list's paragraph
         self.first_item = False  # the next block starts a list
         self.prefixes: list[str] = []  # "> " for quotes, list markers for items
         self.counters: list[int | None] = []  # one per open list: None bullet, n ordered
@@ -26,10 +28,17 @@ class TextRenderer:
             handler = getattr(self, f"_{token.type}", None)
             if handler is not None:
                 handler(token)
-        out = ""
-        for block, tight in zip(self.blocks, self.tight, strict=True):
-            out += ("\n" if tight else "\n\n") + block.rstrip() if out else block.rstrip()
+        out = self.blocks[0].rstrip() if self.blocks else ""
+        for index in range(1, len(self.blocks)):
+            out += self._separator(index) + self.blocks[index].rstrip()
         return out + "\n"
+
+    def _separator(self, index: int) -> str:
+        if self.tight[index]:
+            return "\n"
+        # Between two paragraphs of one quote, the blank line is quoted too.
+        shared = min(self.quoted[index - 1], self.quoted[index])
+        return "\n" + ("> " * shared).rstrip() + "\n"
 
     def _emit(self, text: str) -> None:
         if not text.strip():
@@ -38,7 +47,9 @@ class TextRenderer:
         lines = text.split("\n")
         starts_item = bool(self.prefixes) and self.prefixes[-1].strip() not in ("", ">")
         self.tight.append(self.hidden and starts_item and not self.first_item)
+        self.quoted.append(self.prefixes.count("> "))
         self.first_item = False
+        self.last_hidden = self.hidden
         self.blocks.append("\n".join([first + lines[0], *(rest + line for line in lines[1:])]))
         # An item's marker prints once, on its first block.
         if self.prefixes and self.prefixes[-1] not in ("> ",):
@@ -97,11 +108,15 @@ class TextRenderer:
 
     def _bullet_list_open(self, _token: Token) -> None:
         self.counters.append(None)
-        self.first_item = True
+        self._start_list()
 
     def _ordered_list_open(self, token: Token) -> None:
         self.counters.append(int(token.attrGet("start") or 1))
-        self.first_item = True
+        self._start_list()
+
+    def _start_list(self) -> None:
+        # A list nested in a tight list's item follows it with no blank line.
+        self.first_item = not (self.prefixes and self.last_hidden)
 
     def _bullet_list_close(self, _token: Token) -> None:
         self.counters.pop()
@@ -122,17 +137,19 @@ class TextRenderer:
 
 def inline_text(children: list[Token]) -> str:
     parts: list[str] = []
-    href_stack: list[str] = []
+    links: list[tuple[str, int]] = []  # each open link's address and where its text starts
     for child in children:
         if child.type in ("text", "code_inline"):
             parts.append(child.content)
         elif child.type in ("softbreak", "hardbreak"):
             parts.append("\n")
         elif child.type == "link_open":
-            href_stack.append(str(child.attrGet("href") or ""))
+            links.append((str(child.attrGet("href") or ""), len(parts)))
         elif child.type == "link_close":
-            href = href_stack.pop()
-            parts.append(f" ({href})")
+            href, start = links.pop()
+            text = "".join(parts[start:])
+            if href not in (text, f"mailto:{text}"):  # an autolink shows its address already
+                parts.append(f" ({href})")
         elif child.type == "image":
             parts.append(child.content or "")
     return "".join(parts)

@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from core.db import session_scope
-from core.models import Delivery, Enrollment, EnrollmentState, SubscriberStatus, Suppression
+from core.models import (
+    Delivery,
+    DeliveryKind,
+    Enrollment,
+    EnrollmentState,
+    SubscriberStatus,
+    Suppression,
+)
 from courses.model import Catalog
 from tasks import readers, schedule
 from tests.support.readers import active_reader, enrollment_of
@@ -78,7 +85,8 @@ def test_a_returning_reader_resumes_at_their_next_lesson_without_a_burst(
     assert schedule.tick(catalog, back + timedelta(days=13)).claimed == 0
     assert schedule.tick(catalog, back + timedelta(days=14)).claimed == 1
     with session_scope() as session:
-        lessons = session.scalars(select(Delivery.lesson).order_by(Delivery.id)).all()
+        query = select(Delivery.lesson).where(Delivery.kind == DeliveryKind.LESSON)
+        lessons = session.scalars(query.order_by(Delivery.id)).all()
     assert lessons == ["welcome", "acknowledge", "not-alone"]
 
 

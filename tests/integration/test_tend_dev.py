@@ -1,4 +1,4 @@
-"""`tend dev`: it refuses a broken course, saying where the mistake is, and recovers from a crash."""
+"""`tend dev` refuses a broken course, saying where the mistake is, and survives a crash."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from courses.cadence import Due, default_due, due_at, local_instant, parse_due, parse_send_time
+from courses.cadence import Due, due_at, following_due, local_instant, parse_due, parse_send_time
 
 NEW_YORK = ZoneInfo("America/New_York")
 LONDON = ZoneInfo("Europe/London")
@@ -146,18 +146,13 @@ def test_a_late_evening_enrollment_counts_from_that_local_day_not_from_utc() -> 
     assert due == utc(2025, 1, 11, 13, 0)  # 08:00 EST on 11 January, 8.5 hours later
 
 
-@pytest.mark.xfail(
-    reason="local_instant keeps the pre-gap offset (fold=0): 02:30 on the spring-forward "
-    "night becomes 03:30 EDT (07:30 UTC), not the first real instant after the gap, 03:00",
-    strict=True,
-)
-def test_a_send_time_skipped_by_spring_forward_lands_on_the_first_instant_after_the_gap() -> None:
+def test_a_send_time_skipped_by_spring_forward_moves_forward_by_the_gap() -> None:
     started = utc(2025, 2, 23, 15, 0)
 
     due = due_at(started, Due(14), time(2, 30), NEW_YORK)
 
-    assert due == utc(2025, 3, 9, 7, 0)  # 03:00 EDT
-    assert due.astimezone(NEW_YORK).time() == time(3, 0)
+    assert due == utc(2025, 3, 9, 7, 30)  # 03:30 EDT: 02:30 does not exist that night
+    assert due.astimezone(NEW_YORK).time() == time(3, 30)
 
 
 def test_a_send_time_repeated_by_fall_back_is_taken_at_its_first_occurrence() -> None:
@@ -174,10 +169,16 @@ def test_local_instant_gives_an_aware_utc_datetime() -> None:
 
 
 @pytest.mark.parametrize(
-    ("index", "every_days", "expected"),
-    [(0, 14, Due(None)), (1, 14, Due(14)), (4, 14, Due(56)), (0, 7, Due(None)), (3, 7, Due(21))],
+    ("previous", "every_days", "expected"),
+    [
+        (None, 14, Due(None)),
+        (Due(None), 14, Due(14)),
+        (Due(42), 14, Due(56)),
+        (Due(30), 14, Due(44)),
+        (Due(14), 7, Due(21)),
+    ],
 )
-def test_a_lesson_without_a_due_time_follows_the_course_rhythm(
-    index: int, every_days: int, expected: Due
+def test_a_lesson_without_a_due_time_comes_n_days_after_the_one_before(
+    previous: Due | None, every_days: int, expected: Due
 ) -> None:
-    assert default_due(index, every_days) == expected
+    assert following_due(previous, every_days) == expected
