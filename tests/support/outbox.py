@@ -5,13 +5,12 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-import time
-from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
-from typing import TypeVar
 
-T = TypeVar("T")
+from tests.support.processes import wait_for
+
+__all__ = ["link_to", "messages", "parts", "wait_for", "with_subject"]
 
 
 def messages(outbox: Path) -> list[EmailMessage]:
@@ -48,15 +47,3 @@ def link_to(message: EmailMessage, path_prefix: str) -> str:
     match = re.search(rf"https?://[^\s]+?{re.escape(path_prefix)}[^\s]+", text)
     assert match, f"no {path_prefix} link in:\n{text}"
     return match.group(0)
-
-
-def wait_for(check: Callable[[], T], timeout: float, what: str, interval: float = 0.1) -> T:
-    """Poll `check` until it returns something truthy; fail with `what` after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)

