@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
     sendgrid_api_key: str | None = Field(default=None, validation_alias="SENDGRID_API_KEY")
     smtp_url: str | None = Field(default=None, validation_alias="SMTP_URL")
+    # Set by `tend dev`: author previews open without login, files are re-read on change.
+    dev: bool = Field(default=False, validation_alias="TEND_DEV")
 
     @field_validator("secret_key", mode="before")
     @classmethod

@@ -7,6 +7,7 @@ from core.tokens import Purpose, Signer
 PATHS = {
     Purpose.CONFIRM: "/confirm/",
     Purpose.UNSUBSCRIBE: "/u/",
+    Purpose.PREFERENCES: "/p/",
 }
 
 

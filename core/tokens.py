@@ -13,12 +13,14 @@ class Purpose(enum.StrEnum):
 
     CONFIRM = "confirm"
     UNSUBSCRIBE = "unsubscribe"
+    PREFERENCES = "preferences"
 
 
 # How long a link stays good, in seconds; None: as long as the key is kept.
 LIFETIMES: dict[Purpose, int | None] = {
     Purpose.CONFIRM: 7 * 24 * 3600,
     Purpose.UNSUBSCRIBE: None,
+    Purpose.PREFERENCES: None,
 }
 
 

@@ -1,20 +1,30 @@
 """When lessons are due: pure arithmetic on dates, times and time zones.
 
-A course's rhythm is anchored on the day the reader enrolled: lesson N is due on the
-enrollment's local date plus its day offset, at the course's send time in the reader's
-own time zone. Anchoring on the start (not on the previous send) keeps a late send from
-pushing every later lesson back.
+A course's cadence is one rhythm (every N days, chosen days of the month, chosen
+weekdays) or none, in which case each lesson says its own offset (`due: day 3`). Every
+lesson goes out at the course's send time in the reader's own time zone. Weekends (if the
+course skips them) and quiet dates move a lesson to the next allowed day, and the lessons
+after it move with it: nothing is dropped, and no day gets two lessons.
 """
 
 from __future__ import annotations
 
+import calendar
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 ON_CONFIRMATION = "on confirmation"
 _DAY = re.compile(r"^day\s+(\d{1,4})$")
+WEEKDAYS = {name: number for number, name in enumerate(calendar.day_name)} | {
+    name: number for number, name in enumerate(calendar.day_abbr)
+}
+# A search for the next allowed date gives up after this many days: a cadence that finds
+# nothing in a year and a half cannot be satisfied.
+HORIZON = 550
+ONE_DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -31,14 +41,48 @@ class Due:
         return ON_CONFIRMATION if self.day is None else f"day {self.day}"
 
 
+@dataclass(frozen=True)
+class Cadence:
+    """How a course spaces its lessons. At most one of the three rhythms is set."""
+
+    every_days: int | None = None
+    days_of_month: tuple[int, ...] = ()
+    weekdays: tuple[int, ...] = ()  # 0 is Monday
+    first_on_confirmation: bool = True
+    send_at: time = time(8, 0)
+    skip_weekends: bool = False
+    quiet_dates: frozenset[date] = field(default_factory=frozenset)
+
+    @property
+    def kind(self) -> str:
+        if self.every_days:
+            return f"every {self.every_days} days"
+        if self.days_of_month:
+            return "on days " + ", ".join(str(day) for day in self.days_of_month) + " of the month"
+        if self.weekdays:
+            return "on " + ", ".join(calendar.day_name[day] for day in self.weekdays)
+        return "on each lesson's own day"
+
+    @property
+    def is_calendar(self) -> bool:
+        return bool(self.days_of_month or self.weekdays)
+
+    def allowed(self, day: date) -> bool:
+        return not ((self.skip_weekends and day.weekday() >= 5) or day in self.quiet_dates)
+
+
+class CadenceError(ValueError):
+    """The cadence can never give a lesson a date."""
+
+
 def parse_due(text: str) -> Due:
-    """Read "on confirmation" or "day N" (N >= 1); raise ValueError with what is accepted."""
+    """Read "on confirmation" or "day N"; raise ValueError saying what is accepted."""
     cleaned = " ".join(str(text).lower().split())
     if cleaned == ON_CONFIRMATION:
         return Due(None)
     match = _DAY.match(cleaned)
-    if match is None or int(match.group(1)) < 1:
-        raise ValueError(f'"{text}" is not a due time: write "on confirmation" or "day N" (N >= 1)')
+    if match is None:
+        raise ValueError(f'"{text}" is not a due time: write "on confirmation" or "day N"')
     return Due(int(match.group(1)))
 
 
@@ -49,6 +93,13 @@ def parse_send_time(text: str) -> time:
     return time(int(match.group(1)), int(match.group(2)))
 
 
+def parse_weekday(text: str) -> int:
+    number = WEEKDAYS.get(str(text).strip().capitalize())
+    if number is None:
+        raise ValueError(f'"{text}" is not a weekday: write monday, tuesday, ... or mon, tue, ...')
+    return number
+
+
 def local_instant(day: date, at: time, zone: ZoneInfo) -> datetime:
     """The UTC instant of a wall-clock time on a local date.
 
@@ -56,21 +107,87 @@ def local_instant(day: date, at: time, zone: ZoneInfo) -> datetime:
     length of the gap (to 03:30), as calendar programs do; a repeated one (an autumn
     night's 01:30) is taken at its first occurrence.
     """
-    local = datetime.combine(day, at, tzinfo=zone)
-    return local.astimezone(UTC)
+    return datetime.combine(day, at, tzinfo=zone).astimezone(UTC)
 
 
-def due_at(started_at: datetime, due: Due, send_at: time, zone: ZoneInfo) -> datetime:
-    """The UTC instant a lesson falls due for a reader who enrolled at `started_at`."""
-    if due.day is None:
-        return started_at
-    start_day = started_at.astimezone(zone).date()
-    return local_instant(start_day + timedelta(days=due.day), send_at, zone)
+def lesson_dates(cadence: Cadence, dues: Sequence[Due | None], start: date) -> list[date | None]:
+    """The local date of each lesson for a reader who enrolled on `start` (their local
+    date); None for a lesson due at the moment of enrollment.
+
+    `dues` holds what each lesson's front matter says (None where it says nothing). When a
+    rhythm's first lesson does not go at once, the rhythm starts the day after enrollment.
+    Raise CadenceError if some lesson can never be given a date.
+    """
+    if cadence.skip_weekends and cadence.weekdays and min(cadence.weekdays) >= 5:
+        raise CadenceError("it sends only on weekends, and skips weekends")
+    at_once = bool(dues) and _first_at_once(cadence, dues[0])
+    rhythm_starts = start if at_once or not cadence.every_days else start + timedelta(days=1)
+    dates: list[date | None] = []
+    previous: date | None = None  # the day of the last dated lesson
+    shift = timedelta(0)  # how far weekends and quiet dates have pushed the course so far
+    for index, due in enumerate(dues):
+        if index == 0 and at_once:
+            dates.append(None)
+            continue
+        if cadence.is_calendar:
+            day = _next_allowed(cadence, _next_match(cadence, (previous or start) + ONE_DAY))
+        else:
+            nominal = rhythm_starts + timedelta(days=_offset(cadence, index, due)) + shift
+            earliest = nominal if previous is None else max(nominal, previous + ONE_DAY)
+            day = _next_allowed(cadence, earliest)
+            shift += day - nominal
+        dates.append(day)
+        previous = day
+    return dates
 
 
-def following_due(previous: Due | None, every_days: int) -> Due:
-    """When a lesson that does not say is due: the first at once, each other N days after
-    the lesson before it."""
-    if previous is None:
-        return Due(None)
-    return Due((previous.day or 0) + every_days)
+def due_instants(
+    cadence: Cadence, dues: Sequence[Due | None], started_at: datetime, zone: ZoneInfo
+) -> list[datetime]:
+    """The UTC instant each lesson falls due for a reader who enrolled at `started_at`."""
+    start = started_at.astimezone(zone).date()
+    return [
+        started_at.astimezone(UTC) if day is None else local_instant(day, cadence.send_at, zone)
+        for day in lesson_dates(cadence, dues, start)
+    ]
+
+
+def _first_at_once(cadence: Cadence, due: Due | None) -> bool:
+    if due is not None:
+        return due.on_confirmation
+    return cadence.first_on_confirmation
+
+
+def _offset(cadence: Cadence, index: int, due: Due | None) -> int:
+    if cadence.every_days:
+        return index * cadence.every_days
+    if due is None or due.day is None:
+        raise CadenceError(f"lesson {index + 1} says no `due: day N` and the course has no rhythm")
+    return due.day
+
+
+def _next_allowed(cadence: Cadence, day: date) -> date:
+    for _ in range(HORIZON):
+        if cadence.allowed(day):
+            return day
+        day += ONE_DAY
+    raise CadenceError("no day is allowed to send on: weekends and quiet dates cover them all")
+
+
+def _next_match(cadence: Cadence, day: date) -> date:
+    """The first day on or after `day` that the calendar rhythm names."""
+    for _ in range(HORIZON):
+        if _matches(cadence, day):
+            return day
+        day += ONE_DAY
+    raise CadenceError(f"{cadence.kind} never falls on an allowed day")
+
+
+def _matches(cadence: Cadence, day: date) -> bool:
+    if cadence.weekdays:
+        return day.weekday() in cadence.weekdays
+    last = calendar.monthrange(day.year, day.month)[1]
+    # "the 31st" in a shorter month is its last day.
+    return day.day in cadence.days_of_month or (
+        day.day == last and any(wanted > last for wanted in cadence.days_of_month)
+    )

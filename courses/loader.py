@@ -1,165 +1,251 @@
-"""Load and check `courses/<slug>/course.yml` and its lessons `NN-slug.md`.
+"""Load and check the curriculum: courses (`course.yml` and lessons `NN-slug.md`) and
+newsletters (`newsletter.yml` and dated issues `issues/YYYY-MM-DD-slug.md`).
 
 Every mistake is collected with its file and line, so an author sees all of them at once.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
+import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Iterable
+from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import frontmatter
-from email_validator import EmailNotValidError, validate_email
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ValidationError
 
-from courses import yamlfile
-from courses.cadence import Due, following_due, parse_due, parse_send_time
-from courses.model import Catalog, Course, CourseError, Lesson, Problem
+from courses import schema, yamlfile
+from courses.cadence import Cadence, CadenceError, lesson_dates, parse_send_time, parse_weekday
+from courses.model import (
+    Button,
+    Catalog,
+    Course,
+    CourseError,
+    Issue,
+    Lesson,
+    Newsletter,
+    Problem,
+    Theme,
+)
 
 COURSE_FILE = "course.yml"
+NEWSLETTER_FILE = "newsletter.yml"
+ISSUES = "issues"
 LESSON_NAME = re.compile(r"^(\d{2,3})-([a-z0-9]+(?:-[a-z0-9]+)*)\.md$")
-SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+ISSUE_NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})-([a-z0-9]+(?:-[a-z0-9]+)*)\.md$")
+# Readers who join on these days cover month ends, a leap day and DST changes: a cadence
+# that gives every lesson a date for all of them is taken as satisfiable.
+SAMPLE_STARTS = [date(2027, 1, 1) + timedelta(days=step * 37) for step in range(12)]
+
+M = TypeVar("M", bound=BaseModel)
 
 
-def _one_line(value: str) -> str:
-    if "\r" in value or "\n" in value:
-        raise ValueError("must be a single line")
-    return value.strip()
+class Source:
+    """One YAML text (a config file or a front matter) with the lines of its keys."""
 
+    def __init__(self, path: Path, data: Any, lines: dict[yamlfile.KeyPath, int]) -> None:
+        self.path, self.data, self.lines = path, data, lines
 
-def _address(value: str) -> str:
-    try:
-        return validate_email(value, check_deliverability=False).normalized
-    except EmailNotValidError as error:
-        raise ValueError(f"is not an email address: {error}") from None
+    def line(self, *keys: str | int) -> int:
+        return yamlfile.line_of(self.lines, keys)
 
-
-class CadenceConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    every_days: int = Field(default=14, ge=1, le=365)
-    send_at: str = "08:00"
-
-    @field_validator("send_at", mode="before")
-    @classmethod
-    def _check_send_at(cls, value: Any) -> str:
-        parse_send_time(str(value))
-        return str(value)
-
-
-class CourseConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    title: str = Field(min_length=1, max_length=200)
-    description: str = ""
-    from_name: str = Field(min_length=1, max_length=100)
-    from_email: str
-    reply_to: str | None = None
-    postal_address: str = Field(min_length=1)
-    lang: str = Field(default="en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
-    offer_on_signup: bool = True
-    cadence: CadenceConfig = CadenceConfig()
-
-    _one_line = field_validator("title", "from_name")(_one_line)
-    _addresses = field_validator("from_email", "reply_to")(
-        lambda v: None if v is None else _address(v)
-    )
-
-
-class LessonMeta(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    subject: str = Field(min_length=1, max_length=200)
-    preheader: str = Field(default="", max_length=250)
-    due: Due | None = None
-
-    _one_line = field_validator("subject", "preheader")(_one_line)
-
-    @field_validator("due", mode="before")
-    @classmethod
-    def _parse_due(cls, value: Any) -> Due | None:
-        return None if value is None else parse_due(str(value))
+    def problem(self, message: str, *keys: str | int, level: str = "error") -> Problem:
+        return Problem(self.path, self.line(*keys), message, level)
 
 
 def load_catalog(root: Path) -> Catalog:
-    """Every course under `root` (one folder each); raise CourseError listing every mistake."""
+    """Everything under `root`; raise CourseError listing every error (warnings are kept
+    in `Catalog.warnings`)."""
     problems: list[Problem] = []
-    courses: dict[str, Course] = {}
+    catalog = read_catalog(root, problems)
+    errors = [problem for problem in problems if problem.level == "error"]
+    if errors:
+        raise CourseError(errors)
+    return catalog
+
+
+def read_catalog(root: Path, problems: list[Problem]) -> Catalog:
+    """Everything under `root` that could be read; what is wrong goes to `problems`."""
     if not root.is_dir():
-        raise CourseError([Problem(root, 1, "the courses folder does not exist")])
-    for folder in sorted(p for p in root.iterdir() if (p / COURSE_FILE).is_file()):
-        course = load_course(folder, problems)
-        if course is not None:
+        problems.append(Problem(root, 1, "the courses folder does not exist"))
+        return Catalog()
+    courses: dict[str, Course] = {}
+    newsletters: dict[str, Newsletter] = {}
+    for folder in sorted(path for path in root.iterdir() if path.is_dir()):
+        is_course, is_newsletter = (
+            (folder / COURSE_FILE).is_file(),
+            (folder / NEWSLETTER_FILE).is_file(),
+        )
+        if is_course and is_newsletter:
+            message = f"a folder holds a course or a newsletter, not both: remove {NEWSLETTER_FILE}"
+            problems.append(Problem(folder / NEWSLETTER_FILE, 1, message))
+        elif is_course and (course := load_course(folder, problems)):
             courses[course.slug] = course
-    if problems:
-        raise CourseError(problems)
-    return Catalog(courses)
+        elif is_newsletter and (newsletter := load_newsletter(folder, problems)):
+            newsletters[newsletter.slug] = newsletter
+    warnings = tuple(problem for problem in problems if problem.level == "warning")
+    return Catalog(courses, newsletters, warnings)
 
 
 def load_course(folder: Path, problems: list[Problem]) -> Course | None:
     """One course, adding what is wrong with it to `problems` (None if it cannot be used)."""
-    before = len(problems)
-    if not SLUG.match(folder.name):
-        problems.append(Problem(folder, 1, "a course folder's name must be a-z, 0-9 and dashes"))
-    config = _read_config(folder / COURSE_FILE, problems)
+    errors_before = _errors(problems)
+    _check_slug(folder, problems)
+    source = _read_yaml(folder / COURSE_FILE, problems)
+    config = source and _validate(schema.CourseConfig, source, problems)
     lessons = _read_lessons(folder, problems)
-    if config is not None:
-        lessons = _schedule(lessons, config.cadence.every_days, problems)
-    if config is None or len(problems) > before:
+    if config is None or source is None:
+        return None
+    cadence = _cadence(config.cadence)
+    _check_dues(cadence, lessons, problems)
+    if _errors(problems) == errors_before:
+        _check_satisfiable(cadence, lessons, source, problems)
+    if _errors(problems) > errors_before:
         return None
     return Course(
-        slug=folder.name,
-        title=config.title,
-        description=config.description,
-        from_name=config.from_name,
-        from_email=config.from_email,
-        reply_to=config.reply_to,
-        postal_address=config.postal_address,
-        lang=config.lang,
+        **_publication(folder, config, source, problems),
         offer_on_signup=config.offer_on_signup,
-        send_at=parse_send_time(config.cadence.send_at),
-        every_days=config.cadence.every_days,
+        cadence=cadence,
         lessons=tuple(lessons),
-        path=folder,
     )
 
 
-def _read_config(path: Path, problems: list[Problem]) -> CourseConfig | None:
+def load_newsletter(folder: Path, problems: list[Problem]) -> Newsletter | None:
+    errors_before = _errors(problems)
+    _check_slug(folder, problems)
+    source = _read_yaml(folder / NEWSLETTER_FILE, problems)
+    config = source and _validate(schema.NewsletterConfig, source, problems)
+    issues = _read_issues(folder / ISSUES, problems)
+    if config is None or source is None or _errors(problems) > errors_before:
+        return None
+    return Newsletter(
+        **_publication(folder, config, source, problems),
+        issues=tuple(issues),
+        send_at=parse_send_time(config.send_at),
+    )
+
+
+def _errors(problems: list[Problem]) -> int:
+    return sum(problem.level == "error" for problem in problems)
+
+
+def _check_slug(folder: Path, problems: list[Problem]) -> None:
+    if not schema.SLUG.match(folder.name):
+        message = "a course or newsletter folder's name must be a-z, 0-9 and dashes"
+        problems.append(Problem(folder, 1, message))
+
+
+def _publication(
+    folder: Path, config: schema.PublicationConfig, source: Source, problems: list[Problem]
+) -> dict[str, Any]:
+    return {
+        "slug": folder.name,
+        "title": config.title,
+        "description": config.description,
+        "from_name": config.from_name,
+        "from_email": config.from_email,
+        "reply_to": config.reply_to,
+        "postal_address": config.postal_address,
+        "lang": config.lang,
+        "list": config.list or folder.name,
+        "theme": _theme(folder, config.theme, source, problems),
+        "path": folder,
+        "source_hash": _digest(source.path.read_bytes()),
+    }
+
+
+def _theme(
+    folder: Path, config: schema.ThemeConfig, source: Source, problems: list[Problem]
+) -> Theme:
+    layout = folder / config.layout if config.layout else None
+    if layout is not None and not layout.is_file():
+        problems.append(source.problem(f"no layout file {config.layout} in {folder.name}/",
+                                       "theme", "layout"))  # fmt: skip
+    values = config.model_dump(exclude={"layout"})
+    return Theme(**values, layout=layout)
+
+
+def _cadence(config: schema.CadenceConfig) -> Cadence:
+    return Cadence(
+        every_days=config.every_days,
+        days_of_month=tuple(config.days_of_month),
+        weekdays=tuple(sorted({parse_weekday(day) for day in config.weekdays})),
+        first_on_confirmation=config.first == "on confirmation",
+        send_at=parse_send_time(config.send_at),
+        skip_weekends=config.skip_weekends,
+        quiet_dates=frozenset(config.quiet_dates),
+    )
+
+
+def _check_dues(cadence: Cadence, lessons: list[Lesson], problems: list[Problem]) -> None:
+    """A rhythm decides every lesson's day; without one, each lesson says its own."""
+    rhythm = cadence.every_days or cadence.is_calendar
+    previous: int | None = None
+    for index, lesson in enumerate(lessons):
+        due = lesson.due
+        if index == 0 and due is not None and due.on_confirmation:
+            previous = 0
+            continue
+        if rhythm and due is not None:
+            message = (f"`due` is decided by the course's cadence ({cadence.kind}); remove it, "
+                       "or remove the rhythm from course.yml")  # fmt: skip
+            problems.append(Problem(lesson.path, lesson.due_line, message))
+        elif not rhythm and index > 0 and due is None:
+            message = (
+                "this course has no rhythm in course.yml: "
+                "say when the lesson is due, like `due: day 7`"
+            )
+            problems.append(Problem(lesson.path, 1, message))
+        elif due is not None and due.on_confirmation:
+            message = "only the first lesson can be due on confirmation"
+            problems.append(Problem(lesson.path, lesson.due_line, message))
+        elif due is not None and previous is not None and (due.day or 0) <= previous:
+            message = f"`due: {due}` is not after the lesson before it (day {previous})"
+            problems.append(Problem(lesson.path, lesson.due_line, message))
+        if due is not None:
+            previous = due.day or 0
+
+
+def _check_satisfiable(
+    cadence: Cadence, lessons: list[Lesson], source: Source, problems: list[Problem]
+) -> None:
+    dues = [lesson.due for lesson in lessons]
+    try:
+        for start in SAMPLE_STARTS:
+            lesson_dates(cadence, dues, start)
+    except CadenceError as error:
+        problems.append(source.problem(f"this cadence cannot be kept: {error}", "cadence"))
+
+
+def _read_yaml(path: Path, problems: list[Problem]) -> Source | None:
     try:
         data, lines = yamlfile.parse(path.read_text(encoding="utf-8"))
     except yamlfile.YamlError as error:
         problems.append(Problem(path, error.line, error.message))
         return None
-    return _validate(CourseConfig, data, lines, path, problems)
+    return Source(path, data, lines)
 
 
-def _validate(
-    model: type[BaseModel],
-    data: Any,
-    lines: dict[yamlfile.KeyPath, int],
-    path: Path,
-    problems: list[Problem],
-) -> Any:
-    if not isinstance(data, dict):
-        problems.append(Problem(path, 1, "expected a set of `key: value` lines"))
+def _validate(model: type[M], source: Source, problems: list[Problem]) -> M | None:
+    if not isinstance(source.data, dict):
+        problems.append(Problem(source.path, 1, "expected a set of `key: value` lines"))
         return None
     try:
-        return model.model_validate(data)
+        return model.model_validate(source.data)
     except ValidationError as error:
         for issue in error.errors():
-            where = yamlfile.line_of(lines, tuple(issue["loc"]))
-            problems.append(Problem(path, where, _explain(issue, model)))
+            keys = [str(part) for part in issue["loc"]]
+            problems.append(source.problem(_explain(issue, model), *keys))
         return None
 
 
 def _explain(issue: Any, model: type[BaseModel]) -> str:
     key = ".".join(str(part) for part in issue["loc"]) or "file"
     if issue["type"] == "extra_forbidden":
-        known = list(model.model_fields)
+        known = _known_keys(model, issue["loc"][:-1])
         close = difflib.get_close_matches(str(issue["loc"][-1]), known, n=1)
         hint = f" (did you mean `{close[0]}`?)" if close else f" (known: {', '.join(known)})"
         return f"unknown key `{key}`{hint}"
@@ -169,26 +255,75 @@ def _explain(issue: Any, model: type[BaseModel]) -> str:
     return f"`{key}` {message}" if message[:1].islower() else f"`{key}`: {message}"
 
 
+def _known_keys(model: type[BaseModel], parents: Iterable[Any]) -> list[str]:
+    for parent in parents:
+        annotation = (
+            model.model_fields[str(parent)].annotation
+            if str(parent) in model.model_fields
+            else None
+        )
+        nested = next((arg for arg in getattr(annotation, "__args__", (annotation,))
+                       if isinstance(arg, type) and issubclass(arg, BaseModel)), None)  # fmt: skip
+        if nested is None:
+            return []
+        model = nested
+    return list(model.model_fields)
+
+
 def _read_lessons(folder: Path, problems: list[Problem]) -> list[Lesson]:
-    lessons: list[Lesson] = []
+    named: list[tuple[int, str, Path]] = []
     for path in sorted(folder.glob("*.md")):
         match = LESSON_NAME.match(path.name)
         if match is None:
             problems.append(Problem(path, 1, "a lesson's file name must look like 01-slug.md"))
-            continue
-        lesson = _read_lesson(path, int(match.group(1)), match.group(2), problems)
-        if lesson is not None:
-            lessons.append(lesson)
-    _check_unique(lessons, problems)
-    if not lessons and not problems:
+        else:
+            named.append((int(match.group(1)), match.group(2), path))
+    named.sort()
+    _check_numbering(named, problems)
+    lessons: list[Lesson] = []
+    for number, slug, path in named:
+        read = _read_letter(path, schema.LessonMeta, problems)
+        if read is not None:
+            letter, meta, source = read
+            lessons.append(Lesson(**letter, number=number, slug=slug, due=meta.due,
+                                  due_line=source.line("due")))  # fmt: skip
+    if not named and not any(problem.path.parent == folder for problem in problems):
         problems.append(Problem(folder / COURSE_FILE, 1, "this course has no lessons yet"))
-    return sorted(lessons, key=lambda lesson: lesson.number)
+    return lessons
 
 
-def _read_lesson(path: Path, number: int, slug: str, problems: list[Problem]) -> Lesson | None:
+def _read_issues(folder: Path, problems: list[Problem]) -> list[Issue]:
+    issues: list[Issue] = []
+    for path in sorted(folder.glob("*.md")) if folder.is_dir() else []:
+        match = ISSUE_NAME.match(path.name)
+        day = _date(match.group(1)) if match else None
+        if match is None or day is None:
+            message = "an issue's file name must look like 2026-12-01-slug.md, with a real date"
+            problems.append(Problem(path, 1, message))
+            continue
+        read = _read_letter(path, schema.IssueMeta, problems)
+        if read is not None:
+            letter, meta, _ = read
+            issues.append(Issue(**letter, slug=match.group(2), date=day,
+                                send_at_utc=meta.send_at_utc))  # fmt: skip
+    _check_unique_issues(issues, problems)
+    return sorted(issues, key=lambda issue: issue.date)
+
+
+def _date(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _read_letter(
+    path: Path, model: type[M], problems: list[Problem]
+) -> tuple[dict[str, Any], M, Source] | None:
+    """The parts every letter has, its checked front matter, and that front matter's lines."""
     text = path.read_text(encoding="utf-8")
     if not text.startswith("---"):
-        problems.append(Problem(path, 1, "a lesson starts with front matter between --- lines"))
+        problems.append(Problem(path, 1, "a letter starts with front matter between --- lines"))
         return None
     head, body = frontmatter.YAMLHandler().split(text)
     try:
@@ -197,46 +332,64 @@ def _read_lesson(path: Path, number: int, slug: str, problems: list[Problem]) ->
     except yamlfile.YamlError as error:
         problems.append(Problem(path, error.line, error.message))
         return None
-    meta = _validate(LessonMeta, data, lines, path, problems)
+    source = Source(path, data if data is not None else {}, lines)
+    meta = _validate(model, source, problems)
     if meta is None:
         return None
     if not body.strip():
-        problems.append(Problem(path, head.count("\n") + 2, "the lesson has no text"))
+        problems.append(Problem(path, head.count("\n") + 2, "the letter has no text"))
         return None
-    body_line = text[: len(text) - len(body)].count("\n") + 1
-    due_line = yamlfile.line_of(lines, ("due",))
-    return Lesson(
-        number, slug, meta.subject, meta.preheader, meta.due, body, path, body_line, due_line
-    )
-
-
-def _check_unique(lessons: list[Lesson], problems: list[Problem]) -> None:
-    keys: dict[str, Callable[[Lesson], str]] = {
-        "number": lambda lesson: f"{lesson.number:02d}",
-        "name": lambda lesson: lesson.slug,
+    _warn_about_subject(meta, source, problems)
+    letter = {
+        "subject": meta.subject,
+        "preheader": meta.preheader,
+        "body": body,
+        "path": path,
+        "body_line": text[: len(text) - len(body)].count("\n") + 1,
+        "source_hash": _digest(text.encode()),
+        "content_note": meta.content_note,
+        "button": Button(meta.button.label, meta.button.url) if meta.button else None,
     }
-    for label, key in keys.items():
-        seen: dict[str, Path] = {}
-        for lesson in lessons:
-            value = key(lesson)
+    return letter, meta, source
+
+
+def _warn_about_subject(meta: schema.LetterMeta, source: Source, problems: list[Problem]) -> None:
+    if len(meta.subject) > schema.SUBJECT_LIMIT:
+        message = (
+            f"the subject has {len(meta.subject)} characters; "
+            f"inboxes cut it after about {schema.SUBJECT_LIMIT}"
+        )
+        problems.append(source.problem(message, "subject", level="warning"))
+    if not meta.preheader:
+        message = "no `preheader`: inboxes will show the first words of the letter instead"
+        problems.append(Problem(source.path, 1, message, "warning"))
+
+
+def _check_numbering(named: list[tuple[int, str, Path]], problems: list[Problem]) -> None:
+    """Lesson numbers and names are each used once, and no number is skipped."""
+    for label, index in (("number", 0), ("name", 1)):
+        seen: dict[object, Path] = {}
+        for entry in named:
+            value = entry[index]
+            shown = f"{value:02d}" if isinstance(value, int) else value
             if value in seen:
-                message = f"the lesson {label} {value} is also used by {seen[value].name}"
-                problems.append(Problem(lesson.path, 1, message))
-            seen[value] = lesson.path
+                message = f"the lesson {label} {shown} is also used by {seen[value].name}"
+                problems.append(Problem(entry[2], 1, message))
+            seen[value] = entry[2]
+    numbers = sorted({number for number, _, _ in named})
+    for number in sorted(set(range(numbers[0], numbers[-1] + 1)) - set(numbers)) if numbers else []:
+        after = next(path for taken, _, path in named if taken > number)
+        problems.append(Problem(after, 1, f"lesson {number:02d} is missing before this one"))
 
 
-def _schedule(lessons: list[Lesson], every_days: int, problems: list[Problem]) -> list[Lesson]:
-    """Give each lesson its due time and check that they come in order."""
-    scheduled: list[Lesson] = []
-    previous: Due | None = None
-    for lesson in lessons:
-        due = lesson.due or following_due(previous, every_days)
-        if due.on_confirmation and previous is not None:
-            message = "only the first lesson can be due on confirmation"
-            problems.append(Problem(lesson.path, lesson.due_line, message))
-        elif previous is not None and (due.day or 0) <= (previous.day or 0):
-            message = f"`due: {due}` is not after the lesson before it ({previous})"
-            problems.append(Problem(lesson.path, lesson.due_line, message))
-        previous = due
-        scheduled.append(dataclasses.replace(lesson, due=due))
-    return scheduled
+def _check_unique_issues(issues: list[Issue], problems: list[Problem]) -> None:
+    seen: dict[str, Path] = {}
+    for issue in issues:
+        if issue.slug in seen:
+            message = f"the name {issue.slug} is also used by {seen[issue.slug].name}"
+            problems.append(Problem(issue.path, 1, message))
+        seen[issue.slug] = issue.path
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

@@ -1,29 +1,71 @@
-"""What a loaded course is: plain, immutable data."""
+"""What a loaded course or newsletter is: plain, immutable data."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import date, datetime, time
 from pathlib import Path
 
-from courses.cadence import Due
+from courses.cadence import Cadence, Due
 
 
 @dataclass(frozen=True)
-class Lesson:
-    number: int  # from the file name; orders the course
-    slug: str  # from the file name; a reader's deliveries are keyed on it
+class Button:
+    """A call to action under a letter's text."""
+
+    label: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Theme:
+    """What a course may change of the layout's look."""
+
+    accent: str = "#5b6f5a"
+    background: str = "#f6f2ec"
+    paper: str = "#fffdf9"
+    text: str = "#2d2a26"
+    logo: str | None = None  # an https address
+    footer: str = ""  # a line of the author's own above the legal footer
+    progress: str = "Letter {number} of {total}"
+    layout: Path | None = None  # an MJML layout of the course's own, replacing Tend's
+
+
+@dataclass(frozen=True)
+class Letter:
+    """What lessons and newsletter issues share: one Markdown file with front matter."""
+
+    slug: str
     subject: str
     preheader: str
-    due: Due | None  # None only while loading, before the course's rhythm fills it in
-    body: str  # Markdown
+    body: str  # Markdown, with template variables
     path: Path
-    body_line: int  # lines in the file, for error messages
-    due_line: int
+    body_line: int  # the file's line where the body starts, for error messages
+    source_hash: str  # of the whole file: renders are cached on it
+    content_note: str = ""
+    button: Button | None = None
 
 
 @dataclass(frozen=True)
-class Course:
+class Lesson(Letter):
+    number: int = 0  # from the file name; orders the course
+    due: Due | None = None  # what the front matter says; None: the course's rhythm decides
+    due_line: int = 1
+
+
+@dataclass(frozen=True)
+class Issue(Letter):
+    """A dated newsletter issue, sent to every active reader of the list on its day."""
+
+    date: date = date.min
+    # Send at one instant for everyone instead of at each reader's local send time.
+    send_at_utc: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Publication:
+    """What a course and a newsletter share: who sends it, to which list, how it looks."""
+
     slug: str
     title: str
     description: str
@@ -32,11 +74,17 @@ class Course:
     reply_to: str | None
     postal_address: str
     lang: str
-    offer_on_signup: bool
-    send_at: time
-    every_days: int
-    lessons: tuple[Lesson, ...]
+    list: str
+    theme: Theme
     path: Path
+    source_hash: str  # of the configuration file
+
+
+@dataclass(frozen=True)
+class Course(Publication):
+    offer_on_signup: bool = True
+    cadence: Cadence = field(default_factory=Cadence)
+    lessons: tuple[Lesson, ...] = ()
 
     def lesson_at(self, position: int) -> Lesson | None:
         return self.lessons[position] if 0 <= position < len(self.lessons) else None
@@ -44,10 +92,25 @@ class Course:
     def lesson(self, slug: str) -> Lesson | None:
         return next((lesson for lesson in self.lessons if lesson.slug == slug), None)
 
+    @property
+    def dues(self) -> list[Due | None]:
+        return [lesson.due for lesson in self.lessons]
+
+
+@dataclass(frozen=True)
+class Newsletter(Publication):
+    issues: tuple[Issue, ...] = ()
+    send_at: time = time(8, 0)  # each reader's local time, unless an issue says otherwise
+
+    def issue(self, slug: str) -> Issue | None:
+        return next((issue for issue in self.issues if issue.slug == slug), None)
+
 
 @dataclass(frozen=True)
 class Catalog:
     courses: dict[str, Course] = field(default_factory=dict)
+    newsletters: dict[str, Newsletter] = field(default_factory=dict)
+    warnings: tuple[Problem, ...] = ()
 
     def __getitem__(self, slug: str) -> Course:
         return self.courses[slug]
@@ -58,6 +121,9 @@ class Catalog:
     def offered_on_signup(self) -> list[Course]:
         return [course for course in self.courses.values() if course.offer_on_signup]
 
+    def publication(self, slug: str) -> Course | Newsletter | None:
+        return self.courses.get(slug) or self.newsletters.get(slug)
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -66,9 +132,10 @@ class Problem:
     path: Path
     line: int
     message: str
+    level: str = "error"  # or "warning": worth fixing, but nothing breaks
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.message}"
+        return f"{self.path}:{self.line}: {self.level}: {self.message}"
 
 
 class CourseError(Exception):

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterator
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from emails.plaintext import TextRenderer
+
+# Given a link's address, the address to use instead (a relative link to another lesson
+# becomes that lesson's page on the web).
+LinkResolver = Callable[[str], str]
 
 
 @functools.cache
@@ -17,10 +22,25 @@ def _parser() -> MarkdownIt:
     return MarkdownIt("commonmark", {"html": False, "typographer": False}).enable("table")
 
 
-def to_html(markdown: str) -> str:
-    return _parser().render(markdown)
+def parse(markdown: str, resolve: LinkResolver | None = None) -> list[Token]:
+    tokens = _parser().parse(markdown)
+    if resolve is not None:
+        for token in inline_children(tokens):
+            if token.type == "link_open":
+                token.attrSet("href", resolve(str(token.attrGet("href") or "")))
+    return tokens
 
 
-def to_text(markdown: str) -> str:
-    tokens: list[Token] = _parser().parse(markdown)
-    return TextRenderer().render(tokens)
+def inline_children(tokens: list[Token]) -> Iterator[Token]:
+    for token in tokens:
+        if token.type == "inline":
+            yield from token.children or []
+
+
+def to_html(markdown: str, resolve: LinkResolver | None = None) -> str:
+    parser = _parser()
+    return parser.renderer.render(parse(markdown, resolve), parser.options, {})
+
+
+def to_text(markdown: str, resolve: LinkResolver | None = None) -> str:
+    return TextRenderer().render(parse(markdown, resolve))

@@ -1,8 +1,9 @@
 """Markdown -> MJML layout (Jinja2) -> responsive HTML, plus the plain-text part.
 
-A lesson is rendered once for all its readers. What differs per reader (their unsubscribe
-link) stands in the output as a substitution tag, filled in by `Rendered.for_reader`:
-the same shape SendGrid's per-recipient substitutions take.
+A letter is rendered once for all its readers and cached on its content. What differs per
+reader stands in the output as placeholders (`%%unsubscribe_url%%`, `%%f1%%`), which
+`Rendered.for_reader` fills in: substitution only, the same shape SendGrid's
+per-recipient substitutions take.
 """
 
 from __future__ import annotations
@@ -10,24 +11,34 @@ from __future__ import annotations
 import functools
 import hashlib
 import html
+from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import jinja2
 from mjml import mjml2html
 
-from courses.model import Course, Lesson
+from courses.loader import ISSUE_NAME, ISSUES, LESSON_NAME
+from courses.model import Button, Course, Issue, Lesson, Letter, Newsletter, Publication
 from emails import markdown
+from emails.templating import PLACEHOLDER, Placeholders, TemplateProblemError, render_body
 
 HERE = Path(__file__).parent
-UNSUBSCRIBE_URL = "%%unsubscribe_url%%"
+UNSUBSCRIBE_URL = "unsubscribe_url"
+PREFERENCES_URL = "preferences_url"
+CACHE_SIZE = 512
 
 
-@dataclass(frozen=True)
-class Button:
-    label: str
-    url: str
+class LetterError(Exception):
+    """A letter that cannot be rendered, with the file and line to look at."""
+
+    def __init__(self, path: Path, line: int, message: str) -> None:
+        super().__init__(f"{path}:{line}: {message}")
+        self.path, self.line, self.message = path, line, message
 
 
 @dataclass(frozen=True)
@@ -35,64 +46,146 @@ class Rendered:
     subject: str
     html: str
     text: str
+    # placeholder -> (reader value it stands for, what to print when the reader has none)
+    fields: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
-    @property
+    @functools.cached_property
     def content_hash(self) -> str:
         return hashlib.sha256(f"{self.subject}\0{self.text}\0{self.html}".encode()).hexdigest()
 
-    def for_reader(self, values: Mapping[str, str]) -> tuple[str, str]:
-        """The HTML and text parts with this reader's values in place of the tags."""
-        body_html, body_text = self.html, self.text
-        for tag, value in values.items():
-            body_html = body_html.replace(tag, html.escape(value, quote=True))
-            body_text = body_text.replace(tag, value)
+    def for_reader(self, values: Mapping[str, str | None]) -> tuple[str, str]:
+        """The HTML and text parts with this reader's values in place of the placeholders."""
+
+        def value(tag: str) -> str:
+            name, default = self.fields.get(tag, (tag, ""))
+            return values.get(name) or default
+
+        body_html = PLACEHOLDER.sub(lambda m: html.escape(value(m.group(1))), self.html)
+        body_text = PLACEHOLDER.sub(lambda m: value(m.group(1)), self.text)
         return body_html, body_text
 
 
-@functools.cache
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader([HERE / "layouts", HERE / "templates"]),
-        autoescape=jinja2.select_autoescape(["mjml"], default_for_string=False),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
+_cache: OrderedDict[tuple[str, ...], Rendered] = OrderedDict()
+
+
+def _cached(key: tuple[str, ...], render: Any) -> Rendered:
+    """Renders are kept per content: a changed file has a new hash, so a new entry."""
+    if key in _cache:
+        _cache.move_to_end(key)
+        return _cache[key]
+    rendered = _cache[key] = render()
+    if len(_cache) > CACHE_SIZE:
+        _cache.popitem(last=False)
+    return rendered
+
+
+def render_lesson(course: Course, lesson: Lesson, base_url: str) -> Rendered:
+    """A lesson for all its readers, with placeholders where each reader's values go."""
+    key = (course.slug, course.source_hash, lesson.slug, lesson.source_hash, base_url)
+    return _cached(key, lambda: _render_lesson(course, lesson, base_url))
+
+
+def _render_lesson(course: Course, lesson: Lesson, base_url: str) -> Rendered:
+    position = course.lessons.index(lesson)
+    previous = course.lesson_at(position - 1) if position > 0 else None
+    total = len(course.lessons)
+    variables = {
+        "lesson": {"number": position + 1, "subject": lesson.subject},
+        "course": {"title": course.title, "lessons": total},
+        "previous_lesson": previous
+        and {
+            "subject": previous.subject,
+            "url": read_url(base_url, course, previous),
+        },
+    }
+    progress = course.theme.progress.format(number=position + 1, total=total)
+    return render_letter(course, lesson, base_url, variables, progress)
+
+
+def render_issue(newsletter: Newsletter, issue: Issue, base_url: str) -> Rendered:
+    key = (newsletter.slug, newsletter.source_hash, issue.slug, issue.source_hash, base_url)
+    variables = {
+        "issue": {"date": issue.date, "subject": issue.subject},
+        "newsletter": {"title": newsletter.title},
+    }
+    return _cached(
+        key,
+        lambda: render_letter(newsletter, issue, base_url, variables, long_date(issue.date)),
     )
 
 
 def render_letter(
-    *,
-    subject: str,
-    preheader: str,
-    body_markdown: str,
-    lang: str,
-    masthead: str,
-    reason: str,
-    postal_address: str = "",
-    progress: str = "",
-    button: Button | None = None,
-    unsubscribe_url: str = "",
+    publication: Publication,
+    letter: Letter,
+    base_url: str,
+    variables: dict[str, Any],
+    progress: str,
 ) -> Rendered:
-    """Render one letter in the layout, as HTML (through MJML) and as plain text."""
+    """Render one lesson or issue: its template, its Markdown, the layout, MJML."""
+    placeholders = Placeholders()
+    try:
+        body = render_body(letter.body, letter.path, variables, placeholders)
+    except TemplateProblemError as problem:
+        raise LetterError(
+            letter.path, letter.body_line + problem.line - 1, problem.message
+        ) from None
     context = {
-        "subject": subject,
-        "preheader": preheader,
-        "lang": lang,
-        "masthead": masthead,
-        "progress": progress,
-        "reason": reason,
-        "postal_address": postal_address,
-        "button": button,
-        "unsubscribe_url": unsubscribe_url,
+        **_frame(publication, letter, progress, site(base_url)),
+        "unsubscribe_url": f"%%{UNSUBSCRIBE_URL}%%",
+        "preferences_url": f"%%{PREFERENCES_URL}%%",
     }
+    resolve = functools.partial(resolve_link, base_url, publication)
+    mjml_source = _layout(publication).render(body_html=markdown.to_html(body, resolve), **context)
+    text = _text_layout().render(body_text=markdown.to_text(body, resolve).rstrip("\n"), **context)
+    try:
+        page = mjml_to_html(mjml_source)
+    except ValueError as error:
+        raise LetterError(letter.path, 1, f"MJML rejected the letter: {error}") from None
+    return Rendered(letter.subject, page, text.rstrip() + "\n", dict(placeholders.fields))
+
+
+def _frame(publication: Publication, letter: Letter, progress: str, site: str) -> dict[str, Any]:
+    """What the layout shows around a letter's text."""
+    return {
+        "subject": letter.subject,
+        "preheader": letter.preheader,
+        "content_note": letter.content_note,
+        "button": letter.button,
+        "lang": publication.lang,
+        "masthead": publication.title,
+        "progress": progress,
+        "theme": publication.theme,
+        "reason": f"You get this because you signed up for {publication.title} at {site}.",
+        "postal_address": publication.postal_address,
+    }
+
+
+def render_confirmation(course: Course, base_url: str, confirm_url: str) -> Rendered:
+    """The double opt-in letter for one reader (never shared, so no placeholders)."""
     env = _environment()
-    mjml_source = env.get_template("letter.mjml").render(
-        body_html=markdown.to_html(body_markdown), **context
+    title = {"title": course.title}
+    context = {
+        "subject": env.get_template("confirm/subject.txt").render(title).strip(),
+        "preheader": "One click and your first letter is on its way.",
+        "content_note": "",
+        "button": Button("Yes, sign me up", confirm_url),
+        "lang": course.lang,
+        "masthead": course.title,
+        "progress": "",
+        "theme": course.theme,
+        "reason": f"Someone, hopefully you, asked for {course.title} at {site(base_url)}.",
+        "postal_address": "",
+        "unsubscribe_url": "",
+        "preferences_url": "",
+    }
+    body = env.get_template("confirm/body.md").render(title)
+    page = mjml_to_html(
+        env.get_template("letter.mjml").render(body_html=markdown.to_html(body), **context)
     )
     text = env.get_template("letter.txt").render(
-        body_text=markdown.to_text(body_markdown).rstrip("\n"), **context
+        body_text=markdown.to_text(body).rstrip("\n"), **context
     )
-    text = text.rstrip() + "\n"
-    return Rendered(subject=subject, html=mjml_to_html(mjml_source), text=text)
+    return Rendered(context["subject"], page, text.rstrip() + "\n")
 
 
 def mjml_to_html(source: str) -> str:
@@ -100,32 +193,58 @@ def mjml_to_html(source: str) -> str:
     return mjml2html(source, fonts={})
 
 
-def render_lesson(course: Course, lesson: Lesson, site: str) -> Rendered:
-    """A lesson for all its readers, with UNSUBSCRIBE_URL where each reader's link goes."""
-    position = course.lessons.index(lesson) + 1
-    return render_letter(
-        subject=lesson.subject,
-        preheader=lesson.preheader,
-        body_markdown=lesson.body,
-        lang=course.lang,
-        masthead=course.title,
-        progress=f"Letter {position} of {len(course.lessons)}",
-        reason=f"You get this because you signed up for {course.title} at {site}.",
-        postal_address=course.postal_address,
-        unsubscribe_url=UNSUBSCRIBE_URL,
+def read_url(base_url: str, publication: Publication, letter: Letter) -> str:
+    """Where a letter can be read in a browser."""
+    return f"{base_url}/read/{publication.slug}/{letter.slug}"
+
+
+def resolve_link(base_url: str, publication: Publication, href: str) -> str:
+    """A relative link to another letter's file (`02-not-alone.md`, `../news/issues/...`)
+    becomes that letter's page; any other address stays as it is."""
+    target = linked_letter(publication, href)
+    return f"{base_url}/read/{target[0]}/{target[1]}" if target else href
+
+
+def linked_letter(publication: Publication, href: str) -> tuple[str, str] | None:
+    """(publication slug, letter slug) of a relative link to a letter's file, if it is one."""
+    if not href or "://" in href or href.startswith(("mailto:", "#", "/")):
+        return None
+    path = (publication.path / href.split("#")[0]).resolve()
+    if not path.is_file():
+        return None
+    lesson, issue = LESSON_NAME.match(path.name), ISSUE_NAME.match(path.name)
+    if issue and path.parent.name == ISSUES:
+        return path.parent.parent.name, issue.group(2)
+    if lesson:
+        return path.parent.name, lesson.group(2)
+    return None
+
+
+def site(base_url: str) -> str:
+    return urlsplit(base_url).hostname or base_url
+
+
+def long_date(day: date) -> str:
+    return f"{day.day} {day:%B %Y}"
+
+
+@functools.cache
+def _environment(layout_folder: Path | None = None) -> jinja2.Environment:
+    folders = [HERE / "layouts", HERE / "templates"]
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader([layout_folder, *folders] if layout_folder else folders),
+        autoescape=jinja2.select_autoescape(["mjml"], default_for_string=False),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
     )
 
 
-def render_confirmation(course: Course, site: str, confirm_url: str) -> Rendered:
-    """The double opt-in letter for one reader (it is never shared, so no tags)."""
-    env = _environment()
-    context = {"title": course.title}
-    return render_letter(
-        subject=env.get_template("confirm/subject.txt").render(context).strip(),
-        preheader="One click and your first letter is on its way.",
-        body_markdown=env.get_template("confirm/body.md").render(context),
-        lang=course.lang,
-        masthead=course.title,
-        reason=f"Someone, hopefully you, asked for {course.title} at {site}.",
-        button=Button("Yes, sign me up", confirm_url),
-    )
+def _layout(publication: Publication) -> jinja2.Template:
+    layout = publication.theme.layout
+    if layout is None:
+        return _environment().get_template("letter.mjml")
+    return _environment(layout.parent).get_template(layout.name)
+
+
+def _text_layout() -> jinja2.Template:
+    return _environment().get_template("letter.txt")

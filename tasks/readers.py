@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -21,7 +21,7 @@ from core.models import (
     Suppression,
 )
 from courses.model import Catalog, Course
-from tasks.plan import due_for
+from tasks.plan import due_for, restarted_at
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,9 @@ def enroll(session: Session, subscriber: Subscriber, course: Course, now: dateti
         )
         session.add(enrollment)
     elif enrollment.state is EnrollmentState.CANCELLED:
-        _reanchor(enrollment, course, now)
+        enrollment.started_at = restarted_at(
+            course, enrollment.position, enrollment.started_at, subscriber.timezone, now
+        )
     else:
         return enrollment
     enrollment.next_due_at = due_for(
@@ -149,14 +151,6 @@ def enroll(session: Session, subscriber: Subscriber, course: Course, now: dateti
     )
     session.flush()
     return enrollment
-
-
-def _reanchor(enrollment: Enrollment, course: Course, now: datetime) -> None:
-    """Move a returning reader's anchor so their next lesson is due today and the rest
-    keep their spacing after it, instead of every missed lesson arriving at once."""
-    lesson = course.lesson_at(enrollment.position)
-    days = lesson.due.day if lesson is not None and lesson.due is not None else None
-    enrollment.started_at = now - timedelta(days=days or 0)
 
 
 def unsubscribe(session: Session, uid: str, channel: str, now: datetime) -> Subscriber | None:

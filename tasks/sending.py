@@ -29,7 +29,14 @@ from core.tokens import Purpose, Signer
 from courses.model import Catalog, Course
 from emails.headers import list_headers
 from emails.message import Message, new_message_id
-from emails.render import UNSUBSCRIBE_URL, Rendered, render_confirmation, render_lesson
+from emails.render import (
+    PREFERENCES_URL,
+    UNSUBSCRIBE_URL,
+    LetterError,
+    Rendered,
+    render_confirmation,
+    render_lesson,
+)
 from emails.transports import Outcome, Transport, TransportError
 from tasks.readers import CONFIRMABLE, is_suppressed
 
@@ -81,7 +88,6 @@ class Sender:
             .options(joinedload(Delivery.subscriber), joinedload(Delivery.enrollment))
             .order_by(Delivery.id)
         )
-        rendered: dict[tuple[str, str], Rendered] = {}
         messages: dict[int, Message] = {}
         for delivery in session.scalars(query):
             reason = self._why_not(session, delivery)
@@ -90,8 +96,8 @@ class Sender:
                 report.skipped.append(delivery.id)
                 continue
             try:
-                message = self._message(delivery, rendered)
-            except LookupError as error:
+                message = self._message(delivery)
+            except (LookupError, LetterError) as error:
                 _finish(delivery, DeliveryStatus.FAILED, now, str(error))
                 report.failed.append(delivery.id)
                 continue
@@ -122,27 +128,30 @@ class Sender:
         offered = self.catalog.offered_on_signup()
         return offered[0] if offered else next(iter(self.catalog.courses.values()))
 
-    def _message(self, delivery: Delivery, rendered: dict[tuple[str, str], Rendered]) -> Message:
+    def _message(self, delivery: Delivery) -> Message:
         subscriber = delivery.subscriber
-        site = self.settings.host
+        base_url = self.settings.base_url
         if delivery.kind is DeliveryKind.CONFIRMATION:
             course = self._signup_course()
-            url = link(self.settings.base_url, self.signer, Purpose.CONFIRM, subscriber.uid)
-            letter = render_confirmation(course, site, url)
+            url = link(base_url, self.signer, Purpose.CONFIRM, subscriber.uid)
+            letter = render_confirmation(course, base_url, url)
             return self._envelope(delivery, course, letter, letter.html, letter.text, {})
         assert delivery.enrollment is not None
         assert delivery.lesson is not None
         course = self.catalog[delivery.enrollment.course]
-        key = (course.slug, delivery.lesson)
-        if key not in rendered:
-            lesson = course.lesson(delivery.lesson)
-            if lesson is None:
-                raise LookupError(f"lesson {delivery.lesson} is no longer in {course.slug}")
-            rendered[key] = render_lesson(course, lesson, site)
-        letter = rendered[key]
-        unsubscribe = link(self.settings.base_url, self.signer, Purpose.UNSUBSCRIBE, subscriber.uid)
-        html, text = letter.for_reader({UNSUBSCRIBE_URL: unsubscribe})
-        headers = list_headers(course.title, course.slug, site, unsubscribe)
+        lesson = course.lesson(delivery.lesson)
+        if lesson is None:
+            raise LookupError(f"lesson {delivery.lesson} is no longer in {course.slug}")
+        letter = render_lesson(course, lesson, base_url)  # cached: once per lesson
+        unsubscribe = link(base_url, self.signer, Purpose.UNSUBSCRIBE, subscriber.uid)
+        html, text = letter.for_reader(
+            {
+                UNSUBSCRIBE_URL: unsubscribe,
+                PREFERENCES_URL: link(base_url, self.signer, Purpose.PREFERENCES, subscriber.uid),
+                "first_name": subscriber.first_name,
+            }
+        )
+        headers = list_headers(course.title, course.slug, self.settings.host, unsubscribe)
         return self._envelope(delivery, course, letter, html, text, headers)
 
     def _envelope(

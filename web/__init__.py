@@ -6,7 +6,7 @@ from flask import Flask
 
 from core.config import Settings, get_settings
 from tasks.catalog import get_catalog
-from web import errors, leave, signup
+from web import author, errors, leave, preferences, signup
 from web.security import csrf
 
 
@@ -27,5 +27,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     app.register_blueprint(signup.bp)
     app.register_blueprint(leave.bp)
+    app.register_blueprint(preferences.bp)
+    app.register_blueprint(author.bp)
     errors.init_app(app)
     return app

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
+from core.clock import utcnow
 from core.config import SettingsError, get_settings
 from core.migrate import revision, upgrade
-from courses.loader import load_catalog
-from courses.model import CourseError
-from tasks import jobs
+from courses.calendar import calendar as course_calendar
+from courses.loader import read_catalog
+from courses.model import CourseError, Problem
+from emails.checks import check_catalog
+from tasks import jobs, previews
+from tasks.catalog import get_catalog
 from web.dev import run
 
 
@@ -48,11 +55,86 @@ def db_revision(message: str) -> None:
 
 
 @cli.command()
-def lint() -> None:
-    """Check every course and lesson; print each mistake with its file and line."""
-    catalog = load_catalog(get_settings().courses_path)
-    for course in catalog.courses.values():
-        click.echo(f"{course.slug}: {len(course.lessons)} lessons, all good")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+def lint(path: Path | None) -> None:
+    """Check every course and newsletter under PATH (default: TEND_COURSES_DIR).
+
+    Prints `path:line: level: message` for each problem; exits 1 if any is an error.
+    """
+    root = path or get_settings().courses_path
+    problems: list[Problem] = []
+    catalog = read_catalog(root, problems)
+    problems += check_catalog(catalog)
+    for problem in sorted(problems, key=lambda p: (str(p.path), p.line)):
+        click.echo(str(problem))
+    errors = sum(problem.level == "error" for problem in problems)
+    letters = sum(len(c.lessons) for c in catalog.courses.values()) + sum(
+        len(n.issues) for n in catalog.newsletters.values()
+    )
+    click.echo(
+        f"{len(catalog.courses)} courses, {len(catalog.newsletters)} newsletters, "
+        f"{letters} letters: {errors} errors, {len(problems) - errors} warnings",
+        err=True,
+    )
+    sys.exit(1 if errors else 0)
+
+
+@cli.command("send-test")
+@click.argument("letter", metavar="COURSE/LESSON")
+@click.option("--to", "address", required=True, help="Where to send it.")
+@click.option("--name", help="A first name to fill in, as a reader's would be.")
+def send_test(letter: str, address: str, name: str | None) -> None:
+    """Send one lesson (or newsletter issue) to ADDRESS, marked [Test] in the subject."""
+    settings = get_settings()
+    try:
+        outcome = previews.send_test(settings, get_catalog(), letter, address, name)
+    except LookupError as error:
+        raise click.ClickException(str(error)) from None
+    if outcome.error is not None:
+        raise click.ClickException(f"not sent: {outcome.error}")
+    where = (
+        settings.outbox_dir / str(outcome.provider_id)
+        if settings.transport == "outbox"
+        else outcome.provider_id
+    )
+    click.echo(f"Sent {letter} to {address} through {settings.transport}: {where}")
+
+
+@cli.command()
+@click.argument("course_slug", metavar="COURSE")
+@click.option(
+    "--start", help="When the reader joins: YYYY-MM-DD (at noon) or YYYY-MM-DDTHH:MM. Default: now."
+)
+@click.option("--tz", "zone_name", default="UTC", show_default=True, help="The reader's time zone.")
+def calendar(course_slug: str, start: str | None, zone_name: str) -> None:
+    """The dry-run timeline of a reader who joins COURSE at --start in --tz."""
+    course = get_catalog().get(course_slug)
+    if course is None:
+        raise click.ClickException(f"no course {course_slug!r}")
+    try:
+        zone = ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.ClickException(f"unknown time zone {zone_name!r}") from None
+    started_at = parse_start(start, zone)
+    click.echo(f"{course.title}: {course.cadence.kind}, for a reader in {zone_name} "
+               f"who joins {started_at.astimezone(zone):%a %d %b %Y %H:%M}")  # fmt: skip
+    for entry in course_calendar(course, started_at, zone):
+        click.echo(f"{entry.number:>3}  {entry.local:%a %d %b %Y %H:%M %Z}  "
+                   f"{entry.utc:%Y-%m-%d %H:%M} UTC  {entry.lesson.subject}")  # fmt: skip
+
+
+def parse_start(text: str | None, zone: ZoneInfo) -> datetime:
+    if text is None:
+        return utcnow()
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(
+            "write YYYY-MM-DD or YYYY-MM-DDTHH:MM", param_hint="--start"
+        ) from None
+    if len(text) == 10:
+        parsed = parsed.replace(hour=12)
+    return parsed.replace(tzinfo=zone) if parsed.tzinfo is None else parsed
 
 
 @cli.command()

@@ -68,6 +68,7 @@ def _prepare_settings(host: str, port: int) -> Settings:
     data_dir = given.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     os.environ["TEND_DATA_DIR"] = str(data_dir)
+    os.environ["TEND_DEV"] = "1"
     if "base_url" not in given.model_fields_set:
         # Links in mail must reach this server, on whatever port it listens.
         os.environ["TEND_BASE_URL"] = f"http://{_url_host(host)}:{port}"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,35 +11,9 @@ from tests.conftest import EMBEDDED
 from tests.support import outbox
 from tests.support.dev_server import running_tend_dev
 
-playwright = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 DEMO = load_catalog(Path(__file__).resolve().parents[2] / "courses")["softening-sessions"]
-
-
-@pytest.fixture
-def browser_page() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        if os.environ.get("TEND_REQUIRE_BROWSER"):
-            pytest.fail("Chromium is required here: apt-get install chromium")
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(timezone_id="America/Chicago", locale="en-US")
-        try:
-            yield context.new_page()
-        finally:
-            context.close()
-            browser.close()
 
 
 def test_a_new_reader_signs_up_in_a_browser_and_gets_the_first_lesson(
@@ -80,5 +52,5 @@ def test_a_new_reader_signs_up_in_a_browser_and_gets_the_first_lesson(
             lambda: outbox.with_subject(box, welcome.subject), 60, "lesson 1 in the outbox"
         )[0]
         text, _ = outbox.parts(lesson)
-        assert "Letter 1 of 5" in text
+        assert "Session 1 of 5" in text
         assert lesson["To"] == "Robin <browser.reader@example.org>"

@@ -79,7 +79,7 @@ def test_a_reader_signs_up_confirms_gets_each_lesson_once_and_leaves(
     lesson = one_with_subject(settings, welcome.subject, worker)
     text, html = outbox.parts(lesson)
     assert markdown.to_text(welcome.body).strip() in text
-    assert "Letter 1 of 5" in text
+    assert "Session 1 of 5" in text
     assert "<html" in html
     assert 'lang="en"' in html
     unsubscribe_url = lesson["List-Unsubscribe"].strip("<>")

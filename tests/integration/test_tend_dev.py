@@ -38,7 +38,8 @@ def test_a_lesson_with_broken_front_matter_stops_tend_dev_with_its_file_and_line
         check=False,
     )
     assert result.returncode == 2
-    assert f"{broken}:3: this is not valid YAML" in result.stderr
+    assert f"{broken}:3: error: this is not valid YAML" in result.stderr
+    assert "missing" not in result.stderr, "a broken lesson still counts in the numbering"
     assert "Migrating" not in result.stdout, "it stops before starting anything"
 
 

@@ -1,0 +1,73 @@
+"""Letters as a sample reader would get them: for author previews and test sends."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from core.config import Settings
+from courses.model import Catalog, Course, Letter, Publication
+from emails.checks import render
+from emails.headers import list_headers
+from emails.message import Message, new_message_id
+from emails.render import PREFERENCES_URL, UNSUBSCRIBE_URL
+from emails.transports import Outcome, make_transport
+
+
+@dataclass(frozen=True)
+class SampleReader:
+    email: str = "reader@example.org"
+    first_name: str | None = "Sam"
+    timezone: str = "UTC"
+
+
+def find_letter(catalog: Catalog, reference: str) -> tuple[Publication, Letter]:
+    """`course/lesson` or `newsletter/issue` (slugs; a lesson may also be given by number)."""
+    slug, _, name = reference.strip("/").partition("/")
+    publication = catalog.publication(slug)
+    if publication is None:
+        known = ", ".join([*catalog.courses, *catalog.newsletters])
+        raise LookupError(f"no course or newsletter {slug!r} (there is {known})")
+    letters = publication.lessons if isinstance(publication, Course) else publication.issues
+    for letter in letters:
+        if name in (letter.slug, f"{getattr(letter, 'number', ''):02}", letter.path.stem):
+            return publication, letter
+    names = ", ".join(letter.slug for letter in letters)
+    raise LookupError(f"{slug} has no letter {name!r} (there is {names})")
+
+
+def sample_message(
+    settings: Settings, publication: Publication, letter: Letter, reader: SampleReader
+) -> Message:
+    """The message a reader would get, with sample links (they lead to a friendly page)."""
+    base_url = settings.base_url
+    unsubscribe = f"{base_url}/u/sample"
+    rendered = render(publication, letter, base_url)
+    values = {UNSUBSCRIBE_URL: unsubscribe, PREFERENCES_URL: f"{base_url}/p/sample"}
+    html, text = rendered.for_reader({**values, "first_name": reader.first_name})
+    return Message(
+        to=reader.email,
+        to_name=reader.first_name,
+        from_email=publication.from_email,
+        from_name=publication.from_name,
+        reply_to=publication.reply_to,
+        subject=rendered.subject,
+        text=text,
+        html=html,
+        headers=list_headers(publication.title, publication.slug, settings.host, unsubscribe),
+        message_id=new_message_id(publication.from_email),
+        tags={"tend_kind": "test"},
+    )
+
+
+def send_test(
+    settings: Settings, catalog: Catalog, reference: str, to: str, name: str | None = None
+) -> Outcome:
+    """Send one letter to `to` through the configured transport, marked as a test."""
+    publication, letter = find_letter(catalog, reference)
+    reader = SampleReader(email=to, first_name=name)
+    message = sample_message(settings, publication, letter, reader)
+    marked = dataclasses.replace(message, subject=f"[Test] {message.subject}")
+    assert settings.transport is not None
+    transport = make_transport(settings.transport, outbox_dir=settings.outbox_dir)
+    return transport.send([marked])[0]
