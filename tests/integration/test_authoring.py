@@ -52,8 +52,11 @@ def test_a_lesson_preview_shows_both_widths_the_text_headers_and_calendar(
     assert 'class="phone"' in page.text
     assert "Session 2 of 5" in page.text  # the text part
     assert "List-Unsubscribe-Post" in page.text
-    assert "Calendar for a reader who joins today at noon in Asia/Tokyo" in page.text
+    assert "at noon in Asia/Tokyo" in page.text
     assert "08:00 JST" in page.text
+    dated = client.get("/author/softening-sessions/welcome?timezone=Etc/GMT%2B12&start=2026-03-08")
+    assert "Calendar for a reader who joins on 08 Mar 2026 at noon in Etc/GMT+12" in dated.text
+    assert "Sun 22 Mar 2026 08:00 -12" in dated.text
     html = client.get("/author/softening-sessions/acknowledge/html?first_name=Ann")
     assert html.mimetype == "text/html"
     assert "<mj-" not in html.text
