@@ -103,9 +103,30 @@ def test_a_signed_value_that_is_not_a_uid_string_is_invalid() -> None:
     assert reason(Signer([NEW_KEY]), Purpose.CONFIRM, token) == "invalid"
 
 
-def test_a_confirm_link_lasts_seven_days() -> None:
-    assert LIFETIMES[Purpose.CONFIRM] == 7 * 24 * 3600
-    assert LIFETIMES[Purpose.UNSUBSCRIBE] is None
+def test_a_confirm_link_lasts_seven_days_and_the_others_as_long_as_the_key() -> None:
+    assert LIFETIMES == {
+        Purpose.CONFIRM: 7 * 24 * 3600,
+        Purpose.UNSUBSCRIBE: None,
+        Purpose.PREFERENCES: None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("signed_for", "used_for"),
+    [
+        (Purpose.PREFERENCES, Purpose.UNSUBSCRIBE),
+        (Purpose.UNSUBSCRIBE, Purpose.PREFERENCES),
+        (Purpose.PREFERENCES, Purpose.CONFIRM),
+        (Purpose.CONFIRM, Purpose.PREFERENCES),
+    ],
+)
+def test_a_token_for_one_purpose_is_invalid_for_another(
+    signed_for: Purpose, used_for: Purpose
+) -> None:
+    signer = Signer([NEW_KEY])
+    token = signer.sign(signed_for, UID)
+
+    assert reason(signer, used_for, token) == "invalid"
 
 
 def test_a_confirm_token_is_still_good_after_six_days() -> None:
@@ -151,6 +172,15 @@ def test_an_unsubscribe_token_does_not_expire() -> None:
 
     with time_machine.travel(SIGNED_AT + timedelta(days=3650), tick=False):
         assert signer.unsign(Purpose.UNSUBSCRIBE, token) == UID
+
+
+def test_a_preferences_token_does_not_expire() -> None:
+    signer = Signer([NEW_KEY])
+    with time_machine.travel(SIGNED_AT, tick=False):
+        token = signer.sign(Purpose.PREFERENCES, UID)
+
+    with time_machine.travel(SIGNED_AT + timedelta(days=3650), tick=False):
+        assert signer.unsign(Purpose.PREFERENCES, token) == UID
 
 
 def test_a_token_signed_with_the_old_key_still_verifies_after_rotation() -> None:
