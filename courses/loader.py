@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,6 +26,7 @@ from courses.model import (
     CourseError,
     Issue,
     Lesson,
+    Letter,
     Newsletter,
     Problem,
     Theme,
@@ -99,6 +100,7 @@ def load_course(folder: Path, problems: list[Problem]) -> Course | None:
     lessons = _read_lessons(folder, problems)
     if config is None or source is None:
         return None
+    shared = _publication(folder, config, source, lessons, problems)
     cadence = _cadence(config.cadence)
     _check_dues(cadence, lessons, problems)
     if _errors(problems) == errors_before:
@@ -106,7 +108,7 @@ def load_course(folder: Path, problems: list[Problem]) -> Course | None:
     if _errors(problems) > errors_before:
         return None
     return Course(
-        **_publication(folder, config, source, problems),
+        **shared,
         offer_on_signup=config.offer_on_signup,
         cadence=cadence,
         lessons=tuple(lessons),
@@ -119,10 +121,13 @@ def load_newsletter(folder: Path, problems: list[Problem]) -> Newsletter | None:
     source = _read_yaml(folder / NEWSLETTER_FILE, problems)
     config = source and _validate(schema.NewsletterConfig, source, problems)
     issues = _read_issues(folder / ISSUES, problems)
-    if config is None or source is None or _errors(problems) > errors_before:
+    if config is None or source is None:
+        return None
+    shared = _publication(folder, config, source, issues, problems)
+    if _errors(problems) > errors_before:
         return None
     return Newsletter(
-        **_publication(folder, config, source, problems),
+        **shared,
         issues=tuple(issues),
         send_at=parse_send_time(config.send_at),
     )
@@ -139,8 +144,18 @@ def _check_slug(folder: Path, problems: list[Problem]) -> None:
 
 
 def _publication(
-    folder: Path, config: schema.PublicationConfig, source: Source, problems: list[Problem]
+    folder: Path,
+    config: schema.PublicationConfig,
+    source: Source,
+    letters: Sequence[Letter],
+    problems: list[Problem],
 ) -> dict[str, Any]:
+    theme = _theme(folder, config.theme, source, problems)
+    # Renders are cached on this: it changes with any file a letter's rendering reads
+    # (another lesson's subject, the number of lessons, the layout).
+    parts = [source.path.read_bytes(), *(letter.source_hash.encode() for letter in letters)]
+    if theme.layout is not None and theme.layout.is_file():
+        parts.append(theme.layout.read_bytes())
     return {
         "slug": folder.name,
         "title": config.title,
@@ -151,9 +166,9 @@ def _publication(
         "postal_address": config.postal_address,
         "lang": config.lang,
         "list": config.list or folder.name,
-        "theme": _theme(folder, config.theme, source, problems),
+        "theme": theme,
         "path": folder,
-        "source_hash": _digest(source.path.read_bytes()),
+        "source_hash": _digest(b"\0".join(parts)),
     }
 
 
@@ -186,7 +201,8 @@ def _check_dues(cadence: Cadence, lessons: list[Lesson], problems: list[Problem]
     previous: int | None = None
     for index, lesson in enumerate(lessons):
         due = lesson.due
-        if index == 0 and due is not None and due.on_confirmation:
+        at_once = due.on_confirmation if due is not None else cadence.first_on_confirmation
+        if index == 0 and at_once:
             previous = 0
             continue
         if rhythm and due is not None:
@@ -325,10 +341,13 @@ def _read_letter(
     if not text.startswith("---"):
         problems.append(Problem(path, 1, "a letter starts with front matter between --- lines"))
         return None
-    head, body = frontmatter.YAMLHandler().split(text)
+    handler = frontmatter.YAMLHandler()
+    head, body = handler.split(text)
+    opening = handler.FM_BOUNDARY.search(text)
+    # The opening boundary may swallow blank lines after it: count from where head starts.
+    head_line = text[: opening.end() if opening else 0].count("\n") + 1
     try:
-        # The split leaves the rest of the opening "---" line at the top of `head`.
-        data, lines = yamlfile.parse(head, first_line=1)
+        data, lines = yamlfile.parse(head, first_line=head_line)
     except yamlfile.YamlError as error:
         problems.append(Problem(path, error.line, error.message))
         return None
@@ -336,8 +355,10 @@ def _read_letter(
     meta = _validate(model, source, problems)
     if meta is None:
         return None
+    body_line = text[: len(text) - len(body)].count("\n") + 1
     if not body.strip():
-        problems.append(Problem(path, head.count("\n") + 2, "the letter has no text"))
+        last_line = text.count("\n") + (0 if text.endswith("\n") else 1)
+        problems.append(Problem(path, min(body_line, last_line), "the letter has no text"))
         return None
     _warn_about_subject(meta, source, problems)
     letter = {
@@ -345,7 +366,7 @@ def _read_letter(
         "preheader": meta.preheader,
         "body": body,
         "path": path,
-        "body_line": text[: len(text) - len(body)].count("\n") + 1,
+        "body_line": body_line,
         "source_hash": _digest(text.encode()),
         "content_note": meta.content_note,
         "button": Button(meta.button.label, meta.button.url) if meta.button else None,

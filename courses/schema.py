@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+import string
+from datetime import UTC, date, datetime
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -59,9 +60,19 @@ class ThemeConfig(Strict):
     @classmethod
     def _check_progress(cls, value: str) -> str:
         try:
-            value.format(number=1, total=2)
-        except (KeyError, IndexError, ValueError):
-            raise ValueError("may use only {number} and {total}") from None
+            fields = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+        except ValueError:
+            fields = {"?"}
+        if not fields <= {"number", "total"}:
+            raise ValueError("may use only {number} and {total}")
+        return value
+
+    @field_validator("layout")
+    @classmethod
+    def _check_layout(cls, value: str | None) -> str | None:
+        # Only .mjml files are autoescaped by the layout's template engine.
+        if value is not None and not value.endswith(".mjml"):
+            raise ValueError("must be an .mjml file")
         return value
 
 
@@ -99,9 +110,13 @@ class CadenceConfig(Strict):
 
     @model_validator(mode="after")
     def _one_rhythm(self) -> CadenceConfig:
-        rhythms = [bool(self.every_days), bool(self.days_of_month), bool(self.weekdays)]
-        if sum(rhythms) > 1:
+        rhythms = sum([bool(self.every_days), bool(self.days_of_month), bool(self.weekdays)])
+        if rhythms > 1:
             raise ValueError("choose one of every_days, days_of_month and weekdays")
+        if rhythms == 0 and self.first != "on confirmation":
+            raise ValueError(
+                "`first` belongs to a rhythm; without one, the first lesson's `due` says when"
+            )
         return self
 
 
@@ -134,6 +149,12 @@ class NewsletterConfig(PublicationConfig):
 class LetterMeta(Strict):
     subject: str = Field(min_length=1, max_length=200)
     preheader: str = Field(default="", max_length=250)
+
+    @field_validator("preheader", mode="before")
+    @classmethod
+    def _empty_preheader(cls, value: Any) -> Any:
+        return "" if value is None else value  # `preheader:` with nothing after it
+
     content_note: str = Field(default="", max_length=300)
     button: ButtonConfig | None = None
 
@@ -157,4 +178,4 @@ class IssueMeta(LetterMeta):
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError('needs a time zone, like "2026-12-01T09:00:00Z"')
-        return value
+        return value.astimezone(UTC) if value is not None else None

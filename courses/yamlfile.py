@@ -11,13 +11,14 @@ KeyPath = tuple[str | int, ...]
 
 
 class Loader(yaml.SafeLoader):
-    """YAML 1.1 without its base-60 numbers, so `send_at: 18:30` stays the text "18:30"
-    (plain YAML reads it as 1110)."""
+    """YAML 1.1 without base-60 numbers, so `send_at: 18:30` stays the text "18:30" (plain
+    YAML reads it as 1110), and without timestamps, so a date is checked where it is used
+    and a wrong one (2026-02-30) is reported on its line instead of failing the parse."""
 
 
-_BASE_60 = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+_REPLACED = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp")
 Loader.yaml_implicit_resolvers = {
-    first: [(tag, pattern) for tag, pattern in resolvers if tag not in _BASE_60]
+    first: [(tag, pattern) for tag, pattern in resolvers if tag not in _REPLACED]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 Loader.add_implicit_resolver(

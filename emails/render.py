@@ -140,7 +140,8 @@ def render_letter(
     try:
         page = mjml_to_html(mjml_source)
     except ValueError as error:
-        raise LetterError(letter.path, 1, f"MJML rejected the letter: {error}") from None
+        where = publication.theme.layout or letter.path
+        raise LetterError(where, 1, f"MJML rejected the letter: {error}") from None
     return Rendered(letter.subject, page, text.rstrip() + "\n", dict(placeholders.fields))
 
 

@@ -45,11 +45,14 @@ class ReaderValue(str):
         value.name = name  # type: ignore[misc]
         return value
 
-    def __bool__(self) -> bool:
+    def _refuse(self, *_: object) -> bool:
         raise ReaderValueTestedError(
             f"reader.{self.name} is filled in for each reader after rendering: print it "
-            f'with `| default("...")` instead of testing it with `if`'
+            f'with `| default("...")` instead of testing or comparing it'
         )
+
+    __bool__ = __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __contains__ = _refuse
+    __hash__ = str.__hash__
 
 
 @dataclass

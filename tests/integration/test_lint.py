@@ -164,7 +164,7 @@ def test_a_layout_that_mjml_rejects_is_an_error(tmp_path: Path) -> None:
     (folder / "broken.mjml").write_text("<mjml><mj-body><mj-section></mj-body></mjml>")
     _, lines = lint(tmp_path)
     assert len(lines) == 1
-    assert lines[0].startswith("small-steps/01-a.md:1: error: MJML rejected the letter")
+    assert lines[0].startswith("small-steps/broken.mjml:1: error: MJML rejected the letter")
 
 
 def test_a_layout_without_an_unsubscribe_link_is_an_error(tmp_path: Path) -> None:

@@ -362,17 +362,12 @@ def test_a_course_without_a_rhythm_cannot_send_its_first_lesson_next_day(tmp_pat
         (
             "course.yml",
             5,
-            "this cadence cannot be kept: lesson 1 says no `due: day N` and the course has no "
-            "rhythm",
+            "`cadence`: `first` belongs to a rhythm; without one, the first lesson's `due` says "
+            "when",
         )
     ]
 
 
-@pytest.mark.xfail(
-    reason="courses/yamlfile.parse lets the ValueError of an impossible YAML date escape "
-    "instead of reporting it as a mistake on its line",
-    strict=True,
-)
 def test_it_reports_an_impossible_quiet_date_on_its_line(tmp_path: Path) -> None:
     yml = COURSE_YML + "cadence:\n  quiet_dates: [2025-02-30]\n"
     make_course(tmp_path, {"01-a.md": lesson()}, yml)
@@ -514,12 +509,6 @@ def test_a_lesson_cannot_be_due_on_day_0_after_a_welcome_on_confirmation(tmp_pat
     ]
 
 
-@pytest.mark.xfail(
-    reason="courses/loader._check_dues only counts a welcome on confirmation as day 0 when it "
-    "says so; left to the default, a second lesson on `day 0` is accepted and lesson_dates "
-    "gives the reader two lessons on the enrollment day",
-    strict=True,
-)
 def test_a_lesson_cannot_be_due_on_day_0_after_a_welcome_sent_at_once_by_default(
     tmp_path: Path,
 ) -> None:
@@ -758,12 +747,6 @@ def test_it_reports_the_line_of_a_front_matter_mistake_as_it_is_in_the_file(
     assert [(p.path.name, p.line) for p in problems_in(tmp_path)] == [(bad_file, line)]
 
 
-@pytest.mark.xfail(
-    reason="courses/loader._read_letter assumes the front matter split leaves the opening --- "
-    "line's newline in the head; when blank lines follow ---, python-frontmatter's boundary "
-    "swallows one and every front matter line is reported one line too early",
-    strict=True,
-)
 @pytest.mark.parametrize("blank_lines", [1, 2])
 def test_a_front_matter_mistake_below_blank_lines_is_reported_on_its_own_line(
     tmp_path: Path, blank_lines: int
@@ -930,11 +913,6 @@ def test_it_reports_a_missing_layout_file_on_its_line(tmp_path: Path) -> None:
     assert places_in(tmp_path) == [("course.yml", 6, "no layout file mine.mjml in demo/")]
 
 
-@pytest.mark.xfail(
-    reason="courses/loader.load_course checks the layout file only after deciding the course "
-    "is usable, so read_catalog keeps a course whose layout does not exist",
-    strict=True,
-)
 def test_a_course_whose_layout_file_is_missing_is_left_out_of_the_catalog(
     tmp_path: Path,
 ) -> None:

@@ -185,11 +185,6 @@ def test_an_issue_send_time_without_a_zone_is_reported_on_its_line(
     ]
 
 
-@pytest.mark.xfail(
-    reason="courses/yamlfile.parse lets the ValueError of an impossible YAML timestamp escape "
-    "instead of reporting it as a mistake on its line",
-    strict=True,
-)
 def test_an_impossible_issue_send_time_is_reported_on_its_line(tmp_path: Path) -> None:
     make_newsletter(
         tmp_path, {"2026-12-01-first.md": issue(extra="send_at_utc: 2026-02-30T09:00:00Z\n")}
