@@ -50,6 +50,9 @@ class Cadence:
     weekdays: tuple[int, ...] = ()  # 0 is Monday
     first_on_confirmation: bool = True
     send_at: time = time(8, 0)
+    # The send window's end: a lesson found due later than this on its day (after a stop)
+    # waits for the next allowed day's send time. None: any time after `send_at` will do.
+    send_until: time | None = None
     skip_weekends: bool = False
     quiet_dates: frozenset[date] = field(default_factory=frozenset)
 
@@ -120,7 +123,7 @@ def lesson_dates(cadence: Cadence, dues: Sequence[Due | None], start: date) -> l
     """
     if cadence.skip_weekends and cadence.weekdays and min(cadence.weekdays) >= 5:
         raise CadenceError("it sends only on weekends, and skips weekends")
-    at_once = bool(dues) and _first_at_once(cadence, dues[0])
+    at_once = bool(dues) and first_at_once(cadence, dues[0])
     rhythm_starts = start if at_once or not cadence.every_days else start + timedelta(days=1)
     dates: list[date | None] = []
     previous: date | None = None  # the day of the last dated lesson
@@ -141,6 +144,18 @@ def lesson_dates(cadence: Cadence, dues: Sequence[Due | None], start: date) -> l
     return dates
 
 
+def window_start_after(cadence: Cadence, now: datetime, zone: ZoneInfo) -> datetime | None:
+    """None if a lesson may go at `now` (within the send window of an allowed day), else the
+    UTC instant the next window opens."""
+    local = now.astimezone(zone)
+    today = local.date()
+    in_window = cadence.send_until is None or cadence.send_at <= local.time() < cadence.send_until
+    if in_window and cadence.allowed(today):
+        return None
+    first = today if local.time() < cadence.send_at else today + ONE_DAY
+    return local_instant(_next_allowed(cadence, first), cadence.send_at, zone)
+
+
 def due_instants(
     cadence: Cadence, dues: Sequence[Due | None], started_at: datetime, zone: ZoneInfo
 ) -> list[datetime]:
@@ -152,7 +167,8 @@ def due_instants(
     ]
 
 
-def _first_at_once(cadence: Cadence, due: Due | None) -> bool:
+def first_at_once(cadence: Cadence, due: Due | None) -> bool:
+    """Whether a course's first lesson goes at the moment of enrollment."""
     if due is not None:
         return due.on_confirmation
     return cadence.first_on_confirmation

@@ -190,6 +190,7 @@ def _cadence(config: schema.CadenceConfig) -> Cadence:
         weekdays=tuple(sorted({parse_weekday(day) for day in config.weekdays})),
         first_on_confirmation=config.first == "on confirmation",
         send_at=parse_send_time(config.send_at),
+        send_until=parse_send_time(config.send_until) if config.send_until else None,
         skip_weekends=config.skip_weekends,
         quiet_dates=frozenset(config.quiet_dates),
     )

@@ -32,7 +32,9 @@ def address(value: str | None) -> str | None:
         raise ValueError(f"is not an email address: {error}") from None
 
 
-def send_time(value: Any) -> str:
+def send_time(value: Any) -> str | None:
+    if value is None:
+        return None
     parse_send_time(str(value))
     return str(value)
 
@@ -82,10 +84,11 @@ class CadenceConfig(Strict):
     weekdays: list[str] = Field(default_factory=list)
     first: str = "on confirmation"
     send_at: str = "08:00"
+    send_until: str | None = None
     skip_weekends: bool = False
     quiet_dates: list[date] = Field(default_factory=list)
 
-    _send_at = field_validator("send_at", mode="before")(send_time)
+    _send_at = field_validator("send_at", "send_until", mode="before")(send_time)
 
     @field_validator("days_of_month")
     @classmethod
@@ -113,6 +116,10 @@ class CadenceConfig(Strict):
         rhythms = sum([bool(self.every_days), bool(self.days_of_month), bool(self.weekdays)])
         if rhythms > 1:
             raise ValueError("choose one of every_days, days_of_month and weekdays")
+        if self.send_until is not None and parse_send_time(self.send_until) <= parse_send_time(
+            self.send_at
+        ):
+            raise ValueError("`send_until` must come after `send_at` on the same day")
         if rhythms == 0 and self.first != "on confirmation":
             raise ValueError(
                 "`first` belongs to a rhythm; without one, the first lesson's `due` says when"

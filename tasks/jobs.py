@@ -44,11 +44,12 @@ def tick() -> dict[str, Any]:
         "due": report.due,
         "claimed": report.claimed,
         "skipped": report.skipped,
+        "deferred": report.deferred,
         "requeued": report.requeued,
         "seconds": round(report.seconds, 3),
     }
     log.info(
-        "tick: %(due)d due, %(claimed)d claimed, %(skipped)d skipped, "
+        "tick: %(due)d due, %(claimed)d claimed, %(skipped)d skipped, %(deferred)d deferred, "
         "%(requeued)d requeued in %(seconds).3f s",
         summary,
         extra=summary,

@@ -29,8 +29,10 @@ from core.models import (
     Enrollment,
     EnrollmentState,
 )
-from courses.model import Catalog
+from courses.cadence import first_at_once, window_start_after
+from courses.model import Catalog, Course
 from tasks.plan import due_for
+from tasks.zones import zone_of
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,7 @@ class TickReport:
     due: int = 0
     claimed: int = 0
     skipped: int = 0
+    deferred: int = 0  # found due outside their send window: moved to the next one
     requeued: int = 0
     seconds: float = 0.0
     # Delivery ids to send, grouped by (course, lesson) so each batch renders once.
@@ -99,13 +102,18 @@ def _claim(
     moves: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
     stops: list[dict[str, Any]] = []
+    deferrals: list[dict[str, Any]] = []
     for enrollment in enrollments:
         course = catalog.get(enrollment.course)
         lesson = course.lesson_at(enrollment.position) if course else None
         subscriber = enrollment.subscriber
         if course is None or lesson is None or not subscriber.is_active:
             # Nothing can be sent: a removed course, or a reader who left. Stop asking.
-            stops.append({"enrollment": enrollment.id})
+            stops.append({"enrollment": enrollment.id, "next_due_at": None})
+            continue
+        reopens = _outside_window(course, enrollment.position, subscriber.timezone, now)
+        if reopens is not None:
+            deferrals.append({"enrollment": enrollment.id, "next_due_at": reopens})
             continue
         next_due = due_for(
             course, enrollment.position + 1, enrollment.started_at, subscriber.timezone
@@ -113,9 +121,10 @@ def _claim(
         moves.append(_move(enrollment, next_due, now))
         rows.append(_delivery_row(enrollment, lesson.slug, now))
     connection = session.connection()
-    if stops:
-        connection.execute(_STOP, stops)
+    if stops or deferrals:
+        connection.execute(_RESCHEDULE, stops + deferrals)
     report.skipped += len(stops)
+    report.deferred += len(deferrals)
     if not moves:
         return
     moved = connection.execute(_ADVANCE, moves).rowcount
@@ -134,6 +143,15 @@ def _claim(
     report.claimed += len(written)
     # A lesson whose row already existed was sent before: moving on was all it needed.
     report.skipped += len(moves) - len(written)
+
+
+def _outside_window(course: Course, position: int, timezone: str, now: datetime) -> datetime | None:
+    """When the next send window opens, if `now` is outside it (a lesson sent on
+    confirmation goes at once, whatever the hour)."""
+    lesson = course.lessons[position]
+    if position == 0 and first_at_once(course.cadence, lesson.due):
+        return None
+    return window_start_after(course.cadence, now, zone_of(timezone))
 
 
 def _move(enrollment: Enrollment, next_due: datetime | None, now: datetime) -> dict[str, Any]:
@@ -174,7 +192,7 @@ _ADVANCE = (
         completed_at=bindparam("completed_at"),
     )
 )
-_STOP = _by_id(update(Enrollment)).values(next_due_at=None)
+_RESCHEDULE = _by_id(update(Enrollment)).values(next_due_at=bindparam("next_due_at"))
 
 
 def _insert_once(session: Session) -> Any:

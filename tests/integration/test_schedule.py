@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import func, select
 
@@ -97,3 +98,32 @@ def test_a_lost_queue_message_is_queued_again_by_a_later_tick(db: None, catalog:
             select(func.count()).where(Delivery.status == DeliveryStatus.QUEUED)
         )
         assert statuses.one() == 1
+
+
+def with_window(catalog: Catalog, until: time) -> Catalog:
+    course = catalog["softening-sessions"]
+    windowed = dataclasses.replace(
+        course, cadence=dataclasses.replace(course.cadence, send_until=until)
+    )
+    return Catalog({course.slug: windowed})
+
+
+def test_a_lesson_found_due_after_its_send_window_waits_for_the_next_one(
+    db: None, catalog: Catalog
+) -> None:
+    windowed = with_window(catalog, time(11, 0))
+    reader, _ = active_reader(windowed, START, timezone="Europe/Paris")
+    assert schedule.tick(windowed, START).claimed == 1, "the welcome goes at once, any hour"
+    # Lesson 2 was due 16 March 08:00 in Paris; the workers were down until 14:00.
+    late = datetime(2026, 3, 16, 13, 0, tzinfo=UTC)
+    report = schedule.tick(windowed, late)
+    assert (report.claimed, report.deferred) == (0, 1)
+    assert enrollment_of(reader).next_due_at == datetime(2026, 3, 17, 7, 0, tzinfo=UTC)
+    assert schedule.tick(windowed, datetime(2026, 3, 17, 7, 0, tzinfo=UTC)).claimed == 1
+    assert [lesson for _, lesson in lessons_written()] == ["welcome", "acknowledge"]
+
+
+def test_without_a_window_end_a_late_lesson_goes_at_once(db: None, catalog: Catalog) -> None:
+    active_reader(catalog, START, timezone="Europe/Paris")
+    schedule.tick(catalog, START)
+    assert schedule.tick(catalog, datetime(2026, 3, 16, 22, 0, tzinfo=UTC)).claimed == 1
