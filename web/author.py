@@ -15,7 +15,7 @@ from flask import Blueprint, Response, abort, render_template, request
 from core.clock import utcnow
 from courses.calendar import calendar
 from courses.loader import read_catalog
-from courses.model import Catalog, Course, Problem
+from courses.model import Catalog, Course, Letter, Problem, Publication
 from emails.checks import check_catalog
 from tasks.previews import SampleReader, find_letter, sample_message
 from web import context
@@ -60,10 +60,7 @@ def index() -> str:
 @bp.get("/<publication>/<letter>")
 def letter(publication: str, letter: str) -> str:
     catalog, problems = fresh_catalog()
-    try:
-        found, chosen = find_letter(catalog, f"{publication}/{letter}")
-    except LookupError:
-        abort(404)
+    found, chosen = letter_or_404(catalog, publication, letter)
     reader = sample_reader()
     message = sample_message(context.settings(), found, chosen, reader)
     entries = []
@@ -87,12 +84,16 @@ def letter(publication: str, letter: str) -> str:
 @bp.get("/<publication>/<letter>/html")
 def letter_html(publication: str, letter: str) -> Response:
     catalog, _ = fresh_catalog()
-    try:
-        found, chosen = find_letter(catalog, f"{publication}/{letter}")
-    except LookupError:
-        abort(404)
+    found, chosen = letter_or_404(catalog, publication, letter)
     message = sample_message(context.settings(), found, chosen, sample_reader())
     return Response(message.html, mimetype="text/html")
+
+
+def letter_or_404(catalog: Catalog, publication: str, letter: str) -> tuple[Publication, Letter]:
+    try:
+        return find_letter(catalog, f"{publication}/{letter}")
+    except LookupError:
+        abort(404)
 
 
 def start_of_sample(zone: ZoneInfo) -> datetime:
