@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
     sendgrid_api_key: str | None = Field(default=None, validation_alias="SENDGRID_API_KEY")
     smtp_url: str | None = Field(default=None, validation_alias="SMTP_URL")
+    # At most this many letters (lessons and issues, all courses and newsletters together)
+    # per reader per day of theirs; 0 for no limit. Later ones wait for the next day.
+    daily_cap: int = Field(default=1, ge=0, validation_alias="TEND_DAILY_CAP")
     # Set by `tend dev`: author previews open without login, files are re-read on change.
     dev: bool = Field(default=False, validation_alias="TEND_DEV")
 

@@ -156,6 +156,12 @@ def window_start_after(cadence: Cadence, now: datetime, zone: ZoneInfo) -> datet
     return local_instant(_next_allowed(cadence, first), cadence.send_at, zone)
 
 
+def next_days_window(cadence: Cadence, now: datetime, zone: ZoneInfo) -> datetime:
+    """The UTC instant of the send time on the next allowed day after the reader's today."""
+    tomorrow = now.astimezone(zone).date() + ONE_DAY
+    return local_instant(_next_allowed(cadence, tomorrow), cadence.send_at, zone)
+
+
 def due_instants(
     cadence: Cadence, dues: Sequence[Due | None], started_at: datetime, zone: ZoneInfo
 ) -> list[datetime]:

@@ -38,19 +38,20 @@ def get_sender() -> Sender:
 @celery.task(name="tasks.jobs.tick", ignore_result=True)
 def tick() -> dict[str, Any]:
     """Claim what is due now and queue it for sending."""
-    report = schedule.tick(get_catalog(), utcnow())
+    report = schedule.tick(get_catalog(), utcnow(), daily_cap=get_settings().daily_cap)
     queue_batches(report.batches.values())
     summary = {
         "due": report.due,
         "claimed": report.claimed,
         "skipped": report.skipped,
         "deferred": report.deferred,
+        "capped": report.capped,
         "requeued": report.requeued,
         "seconds": round(report.seconds, 3),
     }
     log.info(
         "tick: %(due)d due, %(claimed)d claimed, %(skipped)d skipped, %(deferred)d deferred, "
-        "%(requeued)d requeued in %(seconds).3f s",
+        "%(capped)d capped, %(requeued)d requeued in %(seconds).3f s",
         summary,
         extra=summary,
     )

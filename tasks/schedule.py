@@ -29,8 +29,9 @@ from core.models import (
     Enrollment,
     EnrollmentState,
 )
-from courses.cadence import first_at_once, window_start_after
+from courses.cadence import first_at_once, next_days_window, window_start_after
 from courses.model import Catalog, Course
+from tasks.daily_cap import DailyCap
 from tasks.plan import due_for
 from tasks.zones import zone_of
 
@@ -48,13 +49,16 @@ class TickReport:
     claimed: int = 0
     skipped: int = 0
     deferred: int = 0  # found due outside their send window: moved to the next one
+    capped: int = 0  # the reader had their letters for today: moved to tomorrow
     requeued: int = 0
     seconds: float = 0.0
     # Delivery ids to send, grouped by (course, lesson) so each batch renders once.
     batches: dict[tuple[str, str], list[int]] = field(default_factory=lambda: defaultdict(list))
 
 
-def tick(catalog: Catalog, now: datetime, batch_size: int = BATCH_SIZE) -> TickReport:
+def tick(
+    catalog: Catalog, now: datetime, batch_size: int = BATCH_SIZE, daily_cap: int = 1
+) -> TickReport:
     """Claim every enrollment due at `now`, in batches of committed work."""
     started = time.perf_counter()
     report = TickReport()
@@ -62,7 +66,8 @@ def tick(catalog: Catalog, now: datetime, batch_size: int = BATCH_SIZE) -> TickR
     while True:
         with session_scope() as session:
             enrollments = _due_batch(session, now, last_id, batch_size)
-            _claim(session, catalog, enrollments, now, report)
+            cap = DailyCap(session, {e.subscriber for e in enrollments}, now, daily_cap)
+            _claim(session, catalog, enrollments, now, cap, report)
         report.due += len(enrollments)
         if len(enrollments) < batch_size:
             break
@@ -96,6 +101,7 @@ def _claim(
     catalog: Catalog,
     enrollments: list[Enrollment],
     now: datetime,
+    cap: DailyCap,
     report: TickReport,
 ) -> None:
     """Move each enrollment on by one lesson and write that lesson's delivery row."""
@@ -103,6 +109,7 @@ def _claim(
     rows: list[dict[str, Any]] = []
     stops: list[dict[str, Any]] = []
     deferrals: list[dict[str, Any]] = []
+    capped = 0
     for enrollment in enrollments:
         course = catalog.get(enrollment.course)
         lesson = course.lesson_at(enrollment.position) if course else None
@@ -111,20 +118,29 @@ def _claim(
             # Nothing can be sent: a removed course, or a reader who left. Stop asking.
             stops.append({"enrollment": enrollment.id, "next_due_at": None})
             continue
+        zone = zone_of(subscriber.timezone)
         reopens = _outside_window(course, enrollment.position, subscriber.timezone, now)
+        if reopens is None and not cap.allows(subscriber.id):
+            reopens = next_days_window(course.cadence, now, zone)
+            capped += 1
         if reopens is not None:
             deferrals.append({"enrollment": enrollment.id, "next_due_at": reopens})
             continue
+        cap.count(subscriber.id)
         next_due = due_for(
             course, enrollment.position + 1, enrollment.started_at, subscriber.timezone
         )
+        if next_due is not None:
+            # Catching up after a stop: never a second lesson of a course on the same day.
+            next_due = max(next_due, next_days_window(course.cadence, now, zone))
         moves.append(_move(enrollment, next_due, now))
         rows.append(_delivery_row(enrollment, lesson.slug, now))
     connection = session.connection()
     if stops or deferrals:
         connection.execute(_RESCHEDULE, stops + deferrals)
     report.skipped += len(stops)
-    report.deferred += len(deferrals)
+    report.capped += capped
+    report.deferred += len(deferrals) - capped
     if not moves:
         return
     moved = connection.execute(_ADVANCE, moves).rowcount
