@@ -110,9 +110,14 @@ class Enrollment(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Index of the next lesson to send, counting from 0.
     position: Mapped[int] = mapped_column(Integer, default=0)
+    # Which time through the course: a restart begins the next round, whose lessons are
+    # new deliveries (the unique key of a lesson's delivery includes its round).
+    round: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # The scheduler reads only this index; NULL means nothing more is due.
     next_due_at: Mapped[datetime | None] = mapped_column(index=True)
     completed_at: Mapped[datetime | None]
+    # A pause with an end resumes by itself at the tick after this moment.
+    paused_until: Mapped[datetime | None]
 
     subscriber: Mapped[Subscriber] = relationship(back_populates="enrollments")
 
@@ -139,7 +144,7 @@ class Delivery(Base):
 
     __tablename__ = "deliveries"
     __table_args__ = (
-        UniqueConstraint("enrollment_id", "lesson"),
+        UniqueConstraint("enrollment_id", "round", "lesson"),
         UniqueConstraint("broadcast_id", "subscriber_id"),
         Index("ix_deliveries_status_updated_at", "status", "updated_at"),
     )
@@ -155,6 +160,7 @@ class Delivery(Base):
     broadcast_id: Mapped[int | None] = mapped_column(ForeignKey("broadcasts.id"))
     # The lesson's slug (stable across renumbering), for lesson deliveries.
     lesson: Mapped[str | None] = mapped_column(String(100))
+    round: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     status: Mapped[DeliveryStatus] = status_column(DeliveryStatus, DeliveryStatus.QUEUED)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_until: Mapped[datetime | None]
@@ -238,3 +244,14 @@ class Broadcast(Base):
     last_subscriber_id: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+
+
+class Switch(Base):
+    """An operator's switch, such as the one that stops all sending; a row while it is on."""
+
+    __tablename__ = "switches"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    set_by: Mapped[str] = mapped_column(String(320))
+    set_at: Mapped[datetime] = mapped_column(default=utcnow)
+    reason: Mapped[str | None] = mapped_column(Text)

@@ -46,12 +46,15 @@ def tick() -> dict[str, Any]:
         "skipped": report.skipped,
         "deferred": report.deferred,
         "capped": report.capped,
+        "held": report.held,
+        "resumed": report.resumed,
         "requeued": report.requeued,
         "seconds": round(report.seconds, 3),
     }
     log.info(
         "tick: %(due)d due, %(claimed)d claimed, %(skipped)d skipped, %(deferred)d deferred, "
-        "%(capped)d capped, %(requeued)d requeued in %(seconds).3f s",
+        "%(capped)d capped, %(held)d held, %(resumed)d resumed, %(requeued)d requeued "
+        "in %(seconds).3f s",
         summary,
         extra=summary,
     )
@@ -64,9 +67,11 @@ def send_batch(self: Task, delivery_ids: list[int]) -> None:
     if report.retry:
         # Only the deliveries that failed for a passing reason go again, after a backoff.
         send_batch.apply_async((report.retry,), countdown=backoff(self.request.retries, report))
-    counts = {name: len(getattr(report, name)) for name in ("sent", "skipped", "failed", "retry")}
+    names = ("sent", "skipped", "failed", "retry", "held")
+    counts = {name: len(getattr(report, name)) for name in names}
     log.info(
-        "batch: %(sent)d sent, %(skipped)d skipped, %(failed)d failed, %(retry)d to retry",
+        "batch: %(sent)d sent, %(skipped)d skipped, %(failed)d failed, %(retry)d to retry, "
+        "%(held)d held",
         counts,
         extra=counts,
     )

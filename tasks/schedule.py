@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Update, bindparam, or_, select, update
+from sqlalchemy import Update, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 
@@ -31,13 +31,17 @@ from core.models import (
 )
 from courses.cadence import first_at_once, next_days_window, window_start_after
 from courses.model import Catalog, Course
+from tasks import enrollments as enrollments_api
 from tasks.daily_cap import DailyCap
 from tasks.plan import due_for
+from tasks.switches import sending_stopped
 from tasks.zones import zone_of
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
+# A paused enrollment is due only when its pause ends (then `next_due_at` is that end).
+DUE = (EnrollmentState.ACTIVE, EnrollmentState.PAUSED)
 # A queued delivery older than this was lost from the queue (Redis restarted, or the
 # enqueue after commit failed): the tick queues it again. Sending is idempotent.
 STALE_AFTER = timedelta(minutes=5)
@@ -48,6 +52,8 @@ class TickReport:
     due: int = 0
     claimed: int = 0
     skipped: int = 0
+    held: int = 0  # due, but sending is stopped: left as they are
+    resumed: int = 0  # paused until now
     deferred: int = 0  # found due outside their send window: moved to the next one
     capped: int = 0  # the reader had their letters for today: moved to tomorrow
     requeued: int = 0
@@ -62,6 +68,11 @@ def tick(
     """Claim every enrollment due at `now`, in batches of committed work."""
     started = time.perf_counter()
     report = TickReport()
+    with session_scope() as session:
+        if sending_stopped(session) is not None:
+            report.held = report.due = _count_due(session, now)
+            report.seconds = time.perf_counter() - started
+            return report
     last_id = 0
     while True:
         with session_scope() as session:
@@ -78,12 +89,17 @@ def tick(
     return report
 
 
+def _count_due(session: Session, now: datetime) -> int:
+    query = select(func.count()).where(Enrollment.next_due_at <= now, Enrollment.state.in_(DUE))
+    return session.scalars(query).one()
+
+
 def _due_batch(session: Session, now: datetime, last_id: int, limit: int) -> list[Enrollment]:
     query = (
         select(Enrollment)
         .where(
             Enrollment.next_due_at <= now,
-            Enrollment.state == EnrollmentState.ACTIVE,
+            Enrollment.state.in_(DUE),
             Enrollment.id > last_id,
         )
         .order_by(Enrollment.id)
@@ -117,6 +133,11 @@ def _claim(
         if course is None or lesson is None or not subscriber.is_active:
             # Nothing can be sent: a removed course, or a reader who left. Stop asking.
             stops.append({"enrollment": enrollment.id, "next_due_at": None})
+            continue
+        if enrollment.state is EnrollmentState.PAUSED:
+            # Its pause has ended: it goes on from the next lesson at the next tick.
+            enrollments_api.resume(enrollment, course, subscriber.timezone, now)
+            report.resumed += 1
             continue
         zone = zone_of(subscriber.timezone)
         reopens = _outside_window(course, enrollment.position, subscriber.timezone, now)
@@ -188,6 +209,7 @@ def _delivery_row(enrollment: Enrollment, lesson: str, now: datetime) -> dict[st
         "subscriber_id": enrollment.subscriber_id,
         "enrollment_id": enrollment.id,
         "lesson": lesson,
+        "round": enrollment.round,
         "attempts": 0,
         "created_at": now,
         "updated_at": now,
@@ -215,7 +237,7 @@ def _insert_once(session: Session) -> Any:
     """An INSERT of deliveries that skips any (enrollment, lesson) already written."""
     dialect_insert = postgresql.insert if is_postgresql(session) else sqlite.insert
     return dialect_insert(Delivery).on_conflict_do_nothing(
-        index_elements=[Delivery.enrollment_id, Delivery.lesson]
+        index_elements=[Delivery.enrollment_id, Delivery.round, Delivery.lesson]
     )
 
 

@@ -39,6 +39,7 @@ from emails.render import (
 )
 from emails.transports import Outcome, Transport, TransportError
 from tasks.readers import CONFIRMABLE, is_suppressed
+from tasks.switches import sending_stopped
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class SendReport:
     skipped: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
     retry: list[int] = field(default_factory=list)  # transient errors: send these again later
+    held: list[int] = field(default_factory=list)  # sending is stopped: left queued
     retry_after: float | None = None
 
 
@@ -68,6 +70,10 @@ class Sender:
     def send(self, delivery_ids: Sequence[int], now: datetime) -> SendReport:
         report = SendReport()
         with session_scope() as session:
+            if sending_stopped(session) is not None:
+                # Left queued; the first tick after sending resumes queues them again.
+                report.held = list(delivery_ids)
+                return report
             claimed = claim(session, delivery_ids, now)
         if not claimed:
             return report

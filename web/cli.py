@@ -19,6 +19,7 @@ from emails.checks import check_catalog
 from tasks import jobs, previews
 from tasks.catalog import get_catalog
 from web.dev import run
+from web.engine_commands import enrollment, sending
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -141,6 +142,10 @@ def parse_start(text: str | None, zone: ZoneInfo) -> datetime:
 def tick() -> None:
     """Claim what is due now and queue it, as the beat does every minute."""
     click.echo(jobs.tick())
+
+
+cli.add_command(sending)
+cli.add_command(enrollment)
 
 
 def main() -> None:
