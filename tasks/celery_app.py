@@ -26,6 +26,7 @@ def _configuration() -> dict[str, Any]:
         "broker_url": settings.require_redis_url(),
         "broker_connection_retry_on_startup": True,
         "task_ignore_result": True,
+        "result_expires": None,  # no result backend, so nothing for beat to clean up
         "task_serializer": "json",
         "accept_content": ["json"],
         # A task is acknowledged only once it is done, so a worker that dies mid-task
@@ -35,6 +36,14 @@ def _configuration() -> dict[str, Any]:
         "worker_prefetch_multiplier": 1,
         "worker_hijack_root_logger": False,
         "timezone": "UTC",
+        # celery-redbeat keeps the schedule in Redis and holds a lock there, so a second
+        # beat started by mistake waits instead of ticking too (ticks are safe twice, but
+        # pointless). A beat that dies frees the lock after redbeat_lock_timeout.
+        "beat_scheduler": "redbeat.RedBeatScheduler",
+        "redbeat_redis_url": settings.require_redis_url(),
+        "redbeat_key_prefix": "tend:beat",
+        "redbeat_lock_timeout": 5 * 60,
+        "beat_max_loop_interval": 10,  # how soon a waiting beat takes over
         "beat_schedule": {
             "tick": {"task": "tasks.jobs.tick", "schedule": TICK_SECONDS},
         },

@@ -52,7 +52,7 @@ def run(host: str, port: int) -> int:
             _forget_cached_settings()
         click.echo(f"Migrating {get_settings().database} ...")
         upgrade(get_settings().database)
-        children += _start_services(host, port, data_dir)
+        children += _start_services(host, port)
         _remember(data_dir / "dev.pids", children)
         _banner(get_settings().base_url, settings.outbox_dir.resolve())
         return _watch(children)
@@ -117,7 +117,7 @@ def _start_redis(data_dir: Path) -> Child:
     return child
 
 
-def _start_services(host: str, port: int, data_dir: Path) -> list[Child]:
+def _start_services(host: str, port: int) -> list[Child]:
     python = sys.executable
     celery = [python, "-m", "celery", "-A", "tasks.worker"]
     commands = {
@@ -145,14 +145,7 @@ def _start_services(host: str, port: int, data_dir: Path) -> list[Child]:
             "--without-mingle",
             "--without-gossip",
         ],
-        "beat": [
-            *celery,
-            "beat",
-            "--loglevel",
-            "INFO",
-            "--schedule",
-            str(data_dir / "celerybeat-schedule"),
-        ],
+        "beat": [*celery, "beat", "--loglevel", "INFO"],
     }
     return [_spawn(name, command) for name, command in commands.items()]
 
