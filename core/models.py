@@ -122,6 +122,22 @@ class Enrollment(Base):
     subscriber: Mapped[Subscriber] = relationship(back_populates="enrollments")
 
 
+class Membership(Base):
+    """A reader on a list: newsletter issues go to a list's members."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (
+        UniqueConstraint("subscriber_id", "list"),
+        Index("ix_memberships_list", "list"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    list: Mapped[str] = mapped_column(String(100))
+    joined_at: Mapped[datetime] = mapped_column(default=utcnow)
+    left_at: Mapped[datetime | None]
+
+
 class DeliveryKind(enum.StrEnum):
     CONFIRMATION = "confirmation"
     LESSON = "lesson"
@@ -236,6 +252,7 @@ class Broadcast(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     list: Mapped[str] = mapped_column(String(100))
+    # "newsletter/issue", the slugs of the issue's file
     issue: Mapped[str] = mapped_column(String(200))
     subject: Mapped[str] = mapped_column(String(300))
     status: Mapped[BroadcastStatus] = status_column(BroadcastStatus, BroadcastStatus.SCHEDULED)
@@ -243,6 +260,23 @@ class Broadcast(Base):
     # Readers with an id at or below this have had their delivery row written.
     last_subscriber_id: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class BroadcastWave(Base):
+    """The readers of a broadcast whose local send time is the same instant, sent in
+    batches from a checkpoint (`id > last_subscriber_id`), so a crash resumes, never resends.
+    """
+
+    __tablename__ = "broadcast_waves"
+    __table_args__ = (UniqueConstraint("broadcast_id", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id", ondelete="CASCADE"))
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    # The time zones whose readers are in this wave.
+    zones: Mapped[list[str]] = mapped_column(JSON, default=list)
+    last_subscriber_id: Mapped[int] = mapped_column(Integer, default=0)
     finished_at: Mapped[datetime | None]
 
 

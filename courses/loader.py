@@ -128,6 +128,7 @@ def load_newsletter(folder: Path, problems: list[Problem]) -> Newsletter | None:
         return None
     return Newsletter(
         **shared,
+        offer_on_signup=config.offer_on_signup,
         issues=tuple(issues),
         send_at=parse_send_time(config.send_at),
     )

@@ -77,12 +77,12 @@ class Publication:
     list: str
     theme: Theme
     path: Path
-    source_hash: str  # of the configuration file
+    source_hash: str  # changes whenever any file of it does
+    offer_on_signup: bool = True  # new readers are enrolled, or join its list
 
 
 @dataclass(frozen=True)
 class Course(Publication):
-    offer_on_signup: bool = True
     cadence: Cadence = field(default_factory=Cadence)
     lessons: tuple[Lesson, ...] = ()
 
@@ -120,6 +120,29 @@ class Catalog:
 
     def offered_on_signup(self) -> list[Course]:
         return [course for course in self.courses.values() if course.offer_on_signup]
+
+    def letter(self, reference: str) -> tuple[Course | Newsletter, Letter]:
+        """`course/lesson` or `newsletter/issue`; a lesson may also be named by its number.
+        LookupError says what there is instead."""
+        slug, _, name = reference.strip("/").partition("/")
+        publication = self.publication(slug)
+        if publication is None:
+            known = ", ".join([*self.courses, *self.newsletters])
+            raise LookupError(f"no course or newsletter {slug!r} (there is {known})")
+        letters: tuple[Letter, ...] = (
+            publication.lessons if isinstance(publication, Course) else publication.issues
+        )
+        for letter in letters:
+            number = f"{letter.number:02}" if isinstance(letter, Lesson) else None
+            if name in (letter.slug, number, letter.path.stem):
+                return publication, letter
+        names = ", ".join(letter.slug for letter in letters)
+        raise LookupError(f"{slug} has no letter {name!r} (there is {names})")
+
+    def lists_on_signup(self) -> list[str]:
+        """The lists a new reader joins: those of the courses and newsletters offered."""
+        publications = [*self.offered_on_signup(), *self.newsletters.values()]
+        return sorted({p.list for p in publications if p.offer_on_signup})
 
     def publication(self, slug: str) -> Course | Newsletter | None:
         return self.courses.get(slug) or self.newsletters.get(slug)

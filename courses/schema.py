@@ -148,6 +148,7 @@ class CourseConfig(PublicationConfig):
 
 
 class NewsletterConfig(PublicationConfig):
+    offer_on_signup: bool = True
     send_at: str = "08:00"
 
     _send_at = field_validator("send_at", mode="before")(send_time)

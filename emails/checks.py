@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from courses.model import Catalog, Course, Letter, Newsletter, Problem, Publication
+from courses.model import Catalog, Letter, Problem, Publication
 from emails import markdown
 from emails.render import (
     PREFERENCES_URL,
@@ -16,8 +16,7 @@ from emails.render import (
     LetterError,
     Rendered,
     linked_letter,
-    render_issue,
-    render_lesson,
+    render,
 )
 
 # Gmail shows "[Message clipped]" and hides the rest, unsubscribe link included.
@@ -53,13 +52,6 @@ def check_letter(publication: Publication, letter: Letter) -> list[Problem]:
     except LetterError as error:
         return [*problems, Problem(error.path, error.line, error.message)]
     return problems + _check_rendered(publication, letter, rendered)
-
-
-def render(publication: Publication, letter: Letter, base_url: str) -> Rendered:
-    if isinstance(publication, Course):
-        return render_lesson(publication, letter, base_url)  # type: ignore[arg-type]
-    assert isinstance(publication, Newsletter)
-    return render_issue(publication, letter, base_url)  # type: ignore[arg-type]
 
 
 def _check_rendered(publication: Publication, letter: Letter, rendered: Rendered) -> list[Problem]:

@@ -79,6 +79,15 @@ def _cached(key: tuple[str, ...], render: Any) -> Rendered:
     return rendered
 
 
+def render(publication: Publication, letter: Letter, base_url: str) -> Rendered:
+    """A lesson or a newsletter issue, whichever `letter` is."""
+    if isinstance(publication, Course) and isinstance(letter, Lesson):
+        return render_lesson(publication, letter, base_url)
+    if isinstance(publication, Newsletter) and isinstance(letter, Issue):
+        return render_issue(publication, letter, base_url)
+    raise TypeError(f"{letter.path} is not a letter of {publication.slug}")
+
+
 def render_lesson(course: Course, lesson: Lesson, base_url: str) -> Rendered:
     """A lesson for all its readers, with placeholders where each reader's values go."""
     key = (course.slug, course.source_hash, lesson.slug, lesson.source_hash, base_url)

@@ -48,13 +48,14 @@ def tick() -> dict[str, Any]:
         "capped": report.capped,
         "held": report.held,
         "resumed": report.resumed,
+        "issues": report.issues,
         "requeued": report.requeued,
         "seconds": round(report.seconds, 3),
     }
     log.info(
         "tick: %(due)d due, %(claimed)d claimed, %(skipped)d skipped, %(deferred)d deferred, "
-        "%(capped)d capped, %(held)d held, %(resumed)d resumed, %(requeued)d requeued "
-        "in %(seconds).3f s",
+        "%(capped)d capped, %(held)d held, %(resumed)d resumed, %(requeued)d requeued, "
+        "%(issues)d newsletter deliveries in %(seconds).3f s",
         summary,
         extra=summary,
     )

@@ -6,11 +6,10 @@ import dataclasses
 from dataclasses import dataclass
 
 from core.config import Settings
-from courses.model import Catalog, Course, Letter, Publication
-from emails.checks import render
+from courses.model import Catalog, Letter, Publication
 from emails.headers import list_headers
 from emails.message import Message, new_message_id
-from emails.render import PREFERENCES_URL, UNSUBSCRIBE_URL
+from emails.render import PREFERENCES_URL, UNSUBSCRIBE_URL, render
 from emails.transports import Outcome, make_transport
 
 
@@ -22,18 +21,7 @@ class SampleReader:
 
 
 def find_letter(catalog: Catalog, reference: str) -> tuple[Publication, Letter]:
-    """`course/lesson` or `newsletter/issue` (slugs; a lesson may also be given by number)."""
-    slug, _, name = reference.strip("/").partition("/")
-    publication = catalog.publication(slug)
-    if publication is None:
-        known = ", ".join([*catalog.courses, *catalog.newsletters])
-        raise LookupError(f"no course or newsletter {slug!r} (there is {known})")
-    letters = publication.lessons if isinstance(publication, Course) else publication.issues
-    for letter in letters:
-        if name in (letter.slug, f"{getattr(letter, 'number', ''):02}", letter.path.stem):
-            return publication, letter
-    names = ", ".join(letter.slug for letter in letters)
-    raise LookupError(f"{slug} has no letter {name!r} (there is {names})")
+    return catalog.letter(reference)
 
 
 def sample_message(

@@ -16,6 +16,7 @@ from core.models import (
     DeliveryStatus,
     Enrollment,
     EnrollmentState,
+    Membership,
     Subscriber,
     SubscriberStatus,
     Suppression,
@@ -118,7 +119,23 @@ def confirm(
     subscriber.unsubscribe_channel = None
     for course in catalog.offered_on_signup():
         enroll(session, subscriber, course, now)
+    for name in catalog.lists_on_signup():
+        join(session, subscriber, name, now)
     return subscriber
+
+
+def join(session: Session, subscriber: Subscriber, name: str, now: datetime) -> Membership:
+    """Put the reader on a list (again): issues dated from now on reach them."""
+    query = select(Membership).where(
+        Membership.subscriber_id == subscriber.id, Membership.list == name
+    )
+    membership = session.scalars(query).one_or_none()
+    if membership is None:
+        membership = Membership(subscriber_id=subscriber.id, list=name, joined_at=now)
+        session.add(membership)
+    elif membership.left_at is not None:
+        membership.joined_at, membership.left_at = now, None
+    return membership
 
 
 def _left_after_last_signup(subscriber: Subscriber) -> bool:
@@ -170,6 +187,11 @@ def unsubscribe(session: Session, uid: str, channel: str, now: datetime) -> Subs
             Enrollment.state.in_([EnrollmentState.ACTIVE, EnrollmentState.PAUSED]),
         )
         .values(state=EnrollmentState.CANCELLED, next_due_at=None)
+    )
+    session.execute(
+        update(Membership)
+        .where(Membership.subscriber_id == subscriber.id, Membership.left_at.is_(None))
+        .values(left_at=now)
     )
     session.execute(
         update(Delivery)

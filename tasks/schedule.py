@@ -31,6 +31,7 @@ from core.models import (
 )
 from courses.cadence import first_at_once, next_days_window, window_start_after
 from courses.model import Catalog, Course
+from tasks import broadcasts
 from tasks import enrollments as enrollments_api
 from tasks.daily_cap import DailyCap
 from tasks.plan import due_for
@@ -54,6 +55,7 @@ class TickReport:
     skipped: int = 0
     held: int = 0  # due, but sending is stopped: left as they are
     resumed: int = 0  # paused until now
+    issues: int = 0  # newsletter issue deliveries written
     deferred: int = 0  # found due outside their send window: moved to the next one
     capped: int = 0  # the reader had their letters for today: moved to tomorrow
     requeued: int = 0
@@ -73,6 +75,9 @@ def tick(
             report.held = report.due = _count_due(session, now)
             report.seconds = time.perf_counter() - started
             return report
+    # Newsletter issues first: they are dated, and a lesson can wait a day for the cap.
+    broadcasts.plan(catalog, now)
+    report.issues = broadcasts.run_waves(now, report.batches)
     last_id = 0
     while True:
         with session_scope() as session:

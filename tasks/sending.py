@@ -19,14 +19,16 @@ from core.config import Settings
 from core.db import session_scope
 from core.links import link
 from core.models import (
+    Broadcast,
     Delivery,
     DeliveryKind,
     DeliveryStatus,
     EnrollmentState,
+    Membership,
     SubscriberStatus,
 )
 from core.tokens import Purpose, Signer
-from courses.model import Catalog, Course
+from courses.model import Catalog, Course, Letter, Publication
 from emails.headers import list_headers
 from emails.message import Message, new_message_id
 from emails.render import (
@@ -34,8 +36,8 @@ from emails.render import (
     UNSUBSCRIBE_URL,
     LetterError,
     Rendered,
+    render,
     render_confirmation,
-    render_lesson,
 )
 from emails.transports import Outcome, Transport, TransportError
 from tasks.readers import CONFIRMABLE, is_suppressed
@@ -102,7 +104,7 @@ class Sender:
                 report.skipped.append(delivery.id)
                 continue
             try:
-                message = self._message(delivery)
+                message = self._message(session, delivery)
             except (LookupError, LetterError) as error:
                 _finish(delivery, DeliveryStatus.FAILED, now, str(error))
                 report.failed.append(delivery.id)
@@ -120,12 +122,27 @@ class Sender:
             return None if subscriber.status in CONFIRMABLE else f"reader is {subscriber.status}"
         if subscriber.status is not SubscriberStatus.ACTIVE:
             return f"reader is {subscriber.status}"
+        if delivery.kind is DeliveryKind.ISSUE:
+            return self._why_not_issue(session, delivery)
         enrollment = delivery.enrollment
         if enrollment is not None and enrollment.state is EnrollmentState.CANCELLED:
             return "enrollment cancelled"
         if enrollment is not None and self._course(enrollment.course) is None:
             return f"course {enrollment.course} is gone"
         return None
+
+    def _why_not_issue(self, session: Session, delivery: Delivery) -> str | None:
+        broadcast = session.get(Broadcast, delivery.broadcast_id)
+        if broadcast is None:
+            return "broadcast is gone"
+        member = session.scalars(
+            select(Membership.id).where(
+                Membership.subscriber_id == delivery.subscriber_id,
+                Membership.list == broadcast.list,
+                Membership.left_at.is_(None),
+            )
+        ).first()
+        return None if member else f"reader left the list {broadcast.list}"
 
     def _course(self, slug: str) -> Course | None:
         return self.catalog.get(slug)
@@ -134,7 +151,7 @@ class Sender:
         offered = self.catalog.offered_on_signup()
         return offered[0] if offered else next(iter(self.catalog.courses.values()))
 
-    def _message(self, delivery: Delivery) -> Message:
+    def _message(self, session: Session, delivery: Delivery) -> Message:
         subscriber = delivery.subscriber
         base_url = self.settings.base_url
         if delivery.kind is DeliveryKind.CONFIRMATION:
@@ -142,28 +159,38 @@ class Sender:
             url = link(base_url, self.signer, Purpose.CONFIRM, subscriber.uid)
             letter = render_confirmation(course, base_url, url)
             return self._envelope(delivery, course, letter, letter.html, letter.text, {})
-        assert delivery.enrollment is not None
-        assert delivery.lesson is not None
-        course = self.catalog[delivery.enrollment.course]
-        lesson = course.lesson(delivery.lesson)
-        if lesson is None:
-            raise LookupError(f"lesson {delivery.lesson} is no longer in {course.slug}")
-        letter = render_lesson(course, lesson, base_url)  # cached: once per lesson
+        publication, letter = self._letter(session, delivery)
+        rendered = render(publication, letter, base_url)  # cached: once per letter
         unsubscribe = link(base_url, self.signer, Purpose.UNSUBSCRIBE, subscriber.uid)
-        html, text = letter.for_reader(
+        html, text = rendered.for_reader(
             {
                 UNSUBSCRIBE_URL: unsubscribe,
                 PREFERENCES_URL: link(base_url, self.signer, Purpose.PREFERENCES, subscriber.uid),
                 "first_name": subscriber.first_name,
             }
         )
-        headers = list_headers(course.title, course.slug, self.settings.host, unsubscribe)
-        return self._envelope(delivery, course, letter, html, text, headers)
+        headers = list_headers(publication.title, publication.slug, self.settings.host, unsubscribe)
+        return self._envelope(delivery, publication, rendered, html, text, headers)
+
+    def _letter(self, session: Session, delivery: Delivery) -> tuple[Publication, Letter]:
+        """The lesson or issue a delivery sends; LookupError if it is no longer there."""
+        if delivery.kind is DeliveryKind.ISSUE:
+            broadcast = session.get(Broadcast, delivery.broadcast_id)
+            if broadcast is None:
+                raise LookupError("its broadcast is gone")
+            return self.catalog.letter(broadcast.issue)
+        assert delivery.enrollment is not None
+        assert delivery.lesson is not None
+        course = self.catalog[delivery.enrollment.course]
+        lesson = course.lesson(delivery.lesson)
+        if lesson is None:
+            raise LookupError(f"lesson {delivery.lesson} is no longer in {course.slug}")
+        return course, lesson
 
     def _envelope(
         self,
         delivery: Delivery,
-        course: Course,
+        publication: Publication,
         letter: Rendered,
         html: str,
         text: str,
@@ -173,14 +200,14 @@ class Sender:
         return Message(
             to=delivery.subscriber.email,
             to_name=delivery.subscriber.first_name,
-            from_email=course.from_email,
-            from_name=course.from_name,
-            reply_to=course.reply_to,
+            from_email=publication.from_email,
+            from_name=publication.from_name,
+            reply_to=publication.reply_to,
             subject=letter.subject,
             text=text,
             html=html,
             headers=headers,
-            message_id=new_message_id(course.from_email),
+            message_id=new_message_id(publication.from_email),
             tags={"tend_delivery": str(delivery.id), "tend_kind": str(delivery.kind)},
         )
 

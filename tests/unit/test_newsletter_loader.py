@@ -248,7 +248,7 @@ def test_a_newsletter_has_no_cadence(tmp_path: Path) -> None:
             "newsletter.yml",
             5,
             "unknown key `cadence` (known: title, description, from_name, from_email, reply_to, "
-            "postal_address, lang, list, theme, send_at)",
+            "postal_address, lang, list, theme, offer_on_signup, send_at)",
         )
     ]
 
