@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Update, bindparam, func, or_, select, update
+from sqlalchemy import Update, bindparam, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 
@@ -78,16 +78,17 @@ def tick(
     # Newsletter issues first: they are dated, and a lesson can wait a day for the cap.
     broadcasts.plan(catalog, now)
     report.issues = broadcasts.run_waves(now, report.batches)
-    last_id = 0
+    after: tuple[datetime, int] | None = None
     while True:
         with session_scope() as session:
-            enrollments = _due_batch(session, now, last_id, batch_size)
+            enrollments = _due_batch(session, now, after, batch_size)
+            if enrollments:  # where this batch ends, before claiming changes the rows
+                after = (enrollments[-1].next_due_at or now, enrollments[-1].id)
             cap = DailyCap(session, {e.subscriber for e in enrollments}, now, daily_cap)
             _claim(session, catalog, enrollments, now, cap, report)
         report.due += len(enrollments)
         if len(enrollments) < batch_size:
             break
-        last_id = enrollments[-1].id
     with session_scope() as session:
         report.requeued = _requeue_stale(session, now, report)
     report.seconds = time.perf_counter() - started
@@ -99,18 +100,21 @@ def _count_due(session: Session, now: datetime) -> int:
     return session.scalars(query).one()
 
 
-def _due_batch(session: Session, now: datetime, last_id: int, limit: int) -> list[Enrollment]:
+def _due_batch(
+    session: Session, now: datetime, after: tuple[datetime, int] | None, limit: int
+) -> list[Enrollment]:
+    """The next enrollments due, oldest first, past the last batch's (next_due_at, id):
+    read from the `next_due_at` index, so the cost follows how many are due, not how many
+    there are."""
     query = (
         select(Enrollment)
-        .where(
-            Enrollment.next_due_at <= now,
-            Enrollment.state.in_(DUE),
-            Enrollment.id > last_id,
-        )
-        .order_by(Enrollment.id)
+        .where(Enrollment.next_due_at <= now, Enrollment.state.in_(DUE))
+        .order_by(Enrollment.next_due_at, Enrollment.id)
         .limit(limit)
         .options(joinedload(Enrollment.subscriber))
     )
+    if after is not None:
+        query = query.where(tuple_(Enrollment.next_due_at, Enrollment.id) > after)
     if is_postgresql(session):
         # Another tick skips the rows this one holds instead of waiting for them.
         query = query.with_for_update(skip_locked=True, of=Enrollment)
