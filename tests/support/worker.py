@@ -15,7 +15,7 @@ from tests.support.processes import stop, wait_for_log
 
 
 @contextmanager
-def celery_worker(timeout: float = 60.0) -> Iterator[Path]:
+def celery_worker(name: str = "tend-test", timeout: float = 60.0) -> Iterator[Path]:
     """Run `celery -A tasks.worker worker` until the block ends; yields its log file."""
     log = Path(tempfile.mkstemp(prefix="tend-worker-", suffix=".log")[1])
     command = [
@@ -32,6 +32,8 @@ def celery_worker(timeout: float = 60.0) -> Iterator[Path]:
         "--without-mingle",
         "--without-gossip",
         "--without-heartbeat",
+        "--hostname",
+        f"{name}@%h",
     ]
     with log.open("wb") as output:
         process = subprocess.Popen(
