@@ -51,7 +51,7 @@ class Cadence:
     first_on_confirmation: bool = True
     send_at: time = time(8, 0)
     # The send window's end: a lesson found due later than this on its day (after a stop)
-    # waits for the next allowed day's send time. None: any time after `send_at` will do.
+    # waits for the next allowed day's send time. None: any time after `send_at` that day.
     send_until: time | None = None
     skip_weekends: bool = False
     quiet_dates: frozenset[date] = field(default_factory=frozenset)
@@ -149,7 +149,10 @@ def window_start_after(cadence: Cadence, now: datetime, zone: ZoneInfo) -> datet
     UTC instant the next window opens."""
     local = now.astimezone(zone)
     today = local.date()
-    in_window = cadence.send_until is None or cadence.send_at <= local.time() < cadence.send_until
+    # Never before the send time: a lesson late from yesterday waits for this morning.
+    in_window = cadence.send_at <= local.time() and (
+        cadence.send_until is None or local.time() < cadence.send_until
+    )
     if in_window and cadence.allowed(today):
         return None
     first = today if local.time() < cadence.send_at else today + ONE_DAY

@@ -51,8 +51,10 @@ def test_a_reader_at_utc_plus_14_gets_their_own_morning() -> None:
     assert window_start_after(WINDOW, utc(2026, 3, 1, 22, 0), KIRITIMATI) == utc(2026, 3, 2, 18, 0)
 
 
-def test_without_a_window_end_any_hour_of_an_allowed_day_will_do() -> None:
+def test_without_a_window_end_any_hour_after_the_send_time_will_do() -> None:
     cadence = Cadence(every_days=14, skip_weekends=True)
-    assert window_start_after(cadence, utc(2026, 3, 16, 23, 0), PARIS) is None  # Tue 00:00
+    assert window_start_after(cadence, utc(2026, 3, 16, 22, 30), PARIS) is None  # 23:30
+    # Past midnight a late lesson waits for the morning, never the small hours.
+    assert window_start_after(cadence, utc(2026, 3, 16, 23, 0), PARIS) == utc(2026, 3, 17, 7, 0)
     saturday = utc(2026, 3, 21, 15, 0)
     assert window_start_after(cadence, saturday, PARIS) == utc(2026, 3, 23, 7, 0)
