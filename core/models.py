@@ -118,6 +118,8 @@ class Enrollment(Base):
     completed_at: Mapped[datetime | None]
     # A pause with an end resumes by itself at the tick after this moment.
     paused_until: Mapped[datetime | None]
+    # The course's version (the order of its lessons) when a lesson was last claimed.
+    course_version: Mapped[str | None] = mapped_column(String(16))
 
     subscriber: Mapped[Subscriber] = relationship(back_populates="enrollments")
 

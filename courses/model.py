@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -95,6 +97,24 @@ class Course(Publication):
     @property
     def dues(self) -> list[Due | None]:
         return [lesson.due for lesson in self.lessons]
+
+    @property
+    def version(self) -> str:
+        """Names the order of the lessons: it changes when lessons are added, removed or
+        moved, not when their text is edited."""
+        order = ",".join(lesson.slug for lesson in self.lessons)
+        return hashlib.sha256(order.encode()).hexdigest()[:12]
+
+    def next_lesson(self, had: Collection[str]) -> Lesson | None:
+        """The lesson for a reader who has had the lessons named `had`: the first one after
+        the furthest of those in today's order that they have not had. So a lesson added
+        before where a reader is never reaches them, and a removed one is skipped."""
+        furthest = max(
+            (index for index, lesson in enumerate(self.lessons) if lesson.slug in had),
+            default=-1,
+        )
+        later = self.lessons[furthest + 1 :]
+        return next((lesson for lesson in later if lesson.slug not in had), None)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.models import Enrollment, EnrollmentState, Subscriber
+from core.models import Delivery, Enrollment, EnrollmentState, Subscriber
 from courses.model import Course
 from tasks.plan import due_for, restarted_at
 
@@ -31,6 +31,14 @@ def find(session: Session, email: str, course: str) -> Enrollment:
     if enrollment is None:
         raise LookupError(f"{email} is not enrolled in {course}")
     return enrollment
+
+
+def lessons_had(session: Session, enrollment: Enrollment) -> set[str]:
+    """The lessons the reader has had in the enrollment's current round."""
+    query = select(Delivery.lesson).where(
+        Delivery.enrollment_id == enrollment.id, Delivery.round == enrollment.round
+    )
+    return {lesson for lesson in session.scalars(query) if lesson}
 
 
 def pause(enrollment: Enrollment, until: datetime | None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from courses.cadence import due_instants, lesson_dates
-from courses.model import Course
+from courses.model import Course, Lesson
 from tasks.zones import zone_of
 
 
@@ -14,6 +14,15 @@ def due_for(course: Course, position: int, started_at: datetime, timezone: str) 
     if not 0 <= position < len(course.lessons):
         return None
     dues = course.dues[: position + 1]
+    return due_instants(course.cadence, dues, started_at, zone_of(timezone))[position]
+
+
+def due_of(
+    course: Course, position: int, lesson: Lesson, started_at: datetime, timezone: str
+) -> datetime:
+    """When `lesson` falls due as the reader's lesson number `position` (from 0): the
+    rhythm counts lessons, while a lesson that says `due: day N` keeps its own day."""
+    dues = [*course.dues[:position], lesson.due]
     return due_instants(course.cadence, dues, started_at, zone_of(timezone))[position]
 
 
@@ -30,3 +39,17 @@ def restarted_at(
     """An enrollment start that makes lesson `position` due today and keeps the spacing of
     the rest after it: how a returning reader resumes without a burst of missed lessons."""
     return now - timedelta(days=days_into_course(course, position, started_at, timezone))
+
+
+def upcoming(
+    course: Course, position: int, had: set[str], started_at: datetime, timezone: str
+) -> list[tuple[Lesson, datetime]]:
+    """The lessons a reader in the middle of `course` has still to get, with when, under
+    the course as it is now: what an author sees before publishing an edit."""
+    plan: list[tuple[Lesson, datetime]] = []
+    had = set(had)
+    while (lesson := course.next_lesson(had)) is not None:
+        plan.append((lesson, due_of(course, position, lesson, started_at, timezone)))
+        had.add(lesson.slug)
+        position += 1
+    return plan

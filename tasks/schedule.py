@@ -16,6 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Update, bindparam, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -30,11 +31,11 @@ from core.models import (
     EnrollmentState,
 )
 from courses.cadence import first_at_once, next_days_window, window_start_after
-from courses.model import Catalog, Course
+from courses.model import Catalog, Course, Lesson
 from tasks import broadcasts
 from tasks import enrollments as enrollments_api
 from tasks.daily_cap import DailyCap
-from tasks.plan import due_for
+from tasks.plan import due_of
 from tasks.switches import sending_stopped
 from tasks.zones import zone_of
 
@@ -135,11 +136,11 @@ def _claim(
     stops: list[dict[str, Any]] = []
     deferrals: list[dict[str, Any]] = []
     capped = 0
+    had = _lessons_had(session, enrollments)
     for enrollment in enrollments:
         course = catalog.get(enrollment.course)
-        lesson = course.lesson_at(enrollment.position) if course else None
         subscriber = enrollment.subscriber
-        if course is None or lesson is None or not subscriber.is_active:
+        if course is None or not subscriber.is_active:
             # Nothing can be sent: a removed course, or a reader who left. Stop asking.
             stops.append({"enrollment": enrollment.id, "next_due_at": None})
             continue
@@ -148,8 +149,13 @@ def _claim(
             enrollments_api.resume(enrollment, course, subscriber.timezone, now)
             report.resumed += 1
             continue
+        lesson = course.next_lesson(had[enrollment.id])
+        if lesson is None:
+            # The author removed the lessons this reader had left: the course is done.
+            enrollments_api.complete(enrollment, now)
+            continue
         zone = zone_of(subscriber.timezone)
-        reopens = _outside_window(course, enrollment.position, subscriber.timezone, now)
+        reopens = _outside_window(course, enrollment.position, lesson, zone, now)
         if reopens is None and not cap.allows(subscriber.id):
             reopens = next_days_window(course.cadence, now, zone)
             capped += 1
@@ -157,13 +163,14 @@ def _claim(
             deferrals.append({"enrollment": enrollment.id, "next_due_at": reopens})
             continue
         cap.count(subscriber.id)
-        next_due = due_for(
-            course, enrollment.position + 1, enrollment.started_at, subscriber.timezone
+        following = course.next_lesson({*had[enrollment.id], lesson.slug})
+        next_due = following and due_of(
+            course, enrollment.position + 1, following, enrollment.started_at, subscriber.timezone
         )
         if next_due is not None:
             # Catching up after a stop: never a second lesson of a course on the same day.
             next_due = max(next_due, next_days_window(course.cadence, now, zone))
-        moves.append(_move(enrollment, next_due, now))
+        moves.append(_move(enrollment, course.version, next_due, now))
         rows.append(_delivery_row(enrollment, lesson.slug, now))
     connection = session.connection()
     if stops or deferrals:
@@ -191,17 +198,36 @@ def _claim(
     report.skipped += len(moves) - len(written)
 
 
-def _outside_window(course: Course, position: int, timezone: str, now: datetime) -> datetime | None:
+def _lessons_had(session: Session, enrollments: list[Enrollment]) -> dict[int, set[str]]:
+    """The lessons each enrollment has had in its current round, in one query."""
+    had: dict[int, set[str]] = {enrollment.id: set() for enrollment in enrollments}
+    if not enrollments:
+        return had
+    rows = session.execute(
+        select(Delivery.enrollment_id, Delivery.lesson)
+        .join(Enrollment, Enrollment.id == Delivery.enrollment_id)
+        .where(Delivery.enrollment_id.in_(list(had)), Delivery.round == Enrollment.round)
+    )
+    for enrollment_id, lesson in rows:
+        had[enrollment_id].add(lesson)
+    return had
+
+
+def _outside_window(
+    course: Course, position: int, lesson: Lesson, zone: ZoneInfo, now: datetime
+) -> datetime | None:
     """When the next send window opens, if `now` is outside it (a lesson sent on
     confirmation goes at once, whatever the hour)."""
-    lesson = course.lessons[position]
     if position == 0 and first_at_once(course.cadence, lesson.due):
         return None
-    return window_start_after(course.cadence, now, zone_of(timezone))
+    return window_start_after(course.cadence, now, zone)
 
 
-def _move(enrollment: Enrollment, next_due: datetime | None, now: datetime) -> dict[str, Any]:
+def _move(
+    enrollment: Enrollment, version: str, next_due: datetime | None, now: datetime
+) -> dict[str, Any]:
     return {
+        "course_version": version,
         "enrollment": enrollment.id,
         "seen": enrollment.position,
         "position": enrollment.position + 1,

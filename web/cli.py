@@ -11,13 +11,17 @@ import click
 
 from core.clock import utcnow
 from core.config import SettingsError, get_settings
+from core.db import session_scope
 from core.migrate import revision, upgrade
+from core.models import Subscriber
 from courses.calendar import calendar as course_calendar
 from courses.loader import read_catalog
-from courses.model import CourseError, Problem
+from courses.model import Course, CourseError, Problem
 from emails.checks import check_catalog
-from tasks import jobs, previews
+from tasks import enrollments, jobs, previews
 from tasks.catalog import get_catalog
+from tasks.plan import upcoming
+from tasks.zones import zone_of
 from web.dev import run
 from web.engine_commands import enrollment, sending
 
@@ -107,11 +111,19 @@ def send_test(letter: str, address: str, name: str | None) -> None:
     "--start", help="When the reader joins: YYYY-MM-DD (at noon) or YYYY-MM-DDTHH:MM. Default: now."
 )
 @click.option("--tz", "zone_name", default="UTC", show_default=True, help="The reader's time zone.")
-def calendar(course_slug: str, start: str | None, zone_name: str) -> None:
-    """The dry-run timeline of a reader who joins COURSE at --start in --tz."""
+@click.option("--reader", "email", help="Instead: what this reader, mid-course, gets next.")
+def calendar(course_slug: str, start: str | None, zone_name: str, email: str | None) -> None:
+    """The dry-run timeline of a reader who joins COURSE at --start in --tz.
+
+    With --reader, the lessons an existing reader has still to get, under the course's
+    files as they are now: run it on an edited course before publishing the edit.
+    """
     course = get_catalog().get(course_slug)
     if course is None:
         raise click.ClickException(f"no course {course_slug!r}")
+    if email:
+        _reader_calendar(course, email)
+        return
     try:
         zone = ZoneInfo(zone_name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -122,6 +134,24 @@ def calendar(course_slug: str, start: str | None, zone_name: str) -> None:
     for entry in course_calendar(course, started_at, zone):
         click.echo(f"{entry.number:>3}  {entry.local:%a %d %b %Y %H:%M %Z}  "
                    f"{entry.utc:%Y-%m-%d %H:%M} UTC  {entry.lesson.subject}")  # fmt: skip
+
+
+def _reader_calendar(course: Course, email: str) -> None:
+    with session_scope() as session:
+        try:
+            enrollment = enrollments.find(session, email, course.slug)
+        except LookupError as error:
+            raise click.ClickException(str(error)) from None
+        reader = session.get(Subscriber, enrollment.subscriber_id)
+        assert reader is not None
+        had = enrollments.lessons_had(session, enrollment)
+        plan = upcoming(course, enrollment.position, had, enrollment.started_at, reader.timezone)
+        zone = zone_of(reader.timezone)
+        click.echo(f"{course.title} for {email} ({reader.timezone}): had {len(had)}, "
+                   f"{len(plan)} to come, {enrollment.state}")  # fmt: skip
+        for lesson, due in plan:
+            click.echo(f"     {due.astimezone(zone):%a %d %b %Y %H:%M %Z}  "
+                       f"{due:%Y-%m-%d %H:%M} UTC  {lesson.subject}")  # fmt: skip
 
 
 def parse_start(text: str | None, zone: ZoneInfo) -> datetime:

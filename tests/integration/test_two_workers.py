@@ -21,7 +21,7 @@ READERS = 240
 
 
 def due_readers(count: int) -> None:
-    """Readers whose second lesson fell due a minute ago."""
+    """Readers who confirmed a minute ago, whose welcome waits for the next tick."""
     now = utcnow()
     with session_scope() as session:
         session.execute(
@@ -45,9 +45,9 @@ def due_readers(count: int) -> None:
                     "subscriber_id": reader,
                     "course": "softening-sessions",
                     "state": "active",
-                    "position": 1,
+                    "position": 0,
                     "round": 1,
-                    "started_at": now - timedelta(days=14),
+                    "started_at": now - timedelta(minutes=1),
                     "next_due_at": now - timedelta(minutes=1),
                 }
                 for reader in ids
@@ -57,7 +57,7 @@ def due_readers(count: int) -> None:
 
 def settled() -> bool:
     with session_scope() as session:
-        moved = session.scalars(select(func.count()).where(Enrollment.position == 2)).one()
+        moved = session.scalars(select(func.count()).where(Enrollment.position == 1)).one()
         unsent = session.scalars(
             select(func.count()).where(Delivery.status != DeliveryStatus.SENT)
         ).one()
@@ -78,7 +78,7 @@ def test_two_workers_and_two_ticks_write_and_send_each_lesson_once(
         rows = session.execute(select(Delivery.enrollment_id, Delivery.lesson)).all()
     assert len(rows) == READERS
     assert len(set(rows)) == READERS
-    assert {lesson for _, lesson in rows} == {"acknowledge"}
+    assert {lesson for _, lesson in rows} == {"welcome"}
     sent = outbox.messages(settings.outbox_dir)
     assert len(sent) == READERS
     assert len({message["To"] for message in sent}) == READERS
