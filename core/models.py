@@ -118,6 +118,8 @@ class Enrollment(Base):
     completed_at: Mapped[datetime | None]
     # A pause with an end resumes by itself at the tick after this moment.
     paused_until: Mapped[datetime | None]
+    # 1 at the course's own rhythm; 2 for a reader who slowed down to half of it.
+    pace: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # The course's version (the order of its lessons) when a lesson was last claimed.
     course_version: Mapped[str | None] = mapped_column(String(16))
 

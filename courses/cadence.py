@@ -55,6 +55,8 @@ class Cadence:
     send_until: time | None = None
     skip_weekends: bool = False
     quiet_dates: frozenset[date] = field(default_factory=frozenset)
+    # A reader who slows down gets every `pace`-th date of the rhythm (2: half as often).
+    pace: int = 1
 
     @property
     def kind(self) -> str:
@@ -133,7 +135,10 @@ def lesson_dates(cadence: Cadence, dues: Sequence[Due | None], start: date) -> l
             dates.append(None)
             continue
         if cadence.is_calendar:
-            day = _next_allowed(cadence, _next_match(cadence, (previous or start) + ONE_DAY))
+            day = previous or start
+            for _ in range(cadence.pace):
+                day = _next_match(cadence, day + ONE_DAY)
+            day = _next_allowed(cadence, day)
         else:
             nominal = rhythm_starts + timedelta(days=_offset(cadence, index, due)) + shift
             earliest = nominal if previous is None else max(nominal, previous + ONE_DAY)
@@ -185,10 +190,10 @@ def first_at_once(cadence: Cadence, due: Due | None) -> bool:
 
 def _offset(cadence: Cadence, index: int, due: Due | None) -> int:
     if cadence.every_days:
-        return index * cadence.every_days
+        return index * cadence.every_days * cadence.pace
     if due is None or due.day is None:
         raise CadenceError(f"lesson {index + 1} says no `due: day N` and the course has no rhythm")
-    return due.day
+    return due.day * cadence.pace
 
 
 def _next_allowed(cadence: Cadence, day: date) -> date:

@@ -56,10 +56,26 @@ def resume(enrollment: Enrollment, course: Course, timezone: str, now: datetime)
     if enrollment.state is not EnrollmentState.PAUSED:
         raise EnrollmentError(f"the course is {enrollment.state}, not paused")
     enrollment.started_at = restarted_at(
-        course, enrollment.position, enrollment.started_at, timezone, now
+        course, enrollment.position, enrollment.started_at, timezone, now, enrollment.pace
     )
     enrollment.paused_until = None
     _schedule_next(enrollment, course, timezone, now)
+
+
+def slow_down(enrollment: Enrollment, course: Course, timezone: str, pace: int) -> None:
+    """Space the reader's lessons `pace` times as far apart (1: the course's own rhythm).
+    The next lesson keeps its day; the ones after it follow at the new pace."""
+    if enrollment.state not in (EnrollmentState.ACTIVE, EnrollmentState.PAUSED):
+        raise EnrollmentError(f"the course is {enrollment.state}: there is nothing to slow down")
+    if not 1 <= pace <= 4:
+        raise EnrollmentError("the pace runs from 1 (the course's own) to 4 (a quarter of it)")
+    next_due = enrollment.next_due_at
+    enrollment.pace = pace
+    if next_due is not None and enrollment.state is EnrollmentState.ACTIVE:
+        # Anchor the new pace on the next lesson's day, as a returning reader is anchored.
+        enrollment.started_at = restarted_at(
+            course, enrollment.position, enrollment.started_at, timezone, next_due, pace
+        )
 
 
 def restart(enrollment: Enrollment, course: Course, timezone: str, now: datetime) -> None:
@@ -80,7 +96,9 @@ def complete(enrollment: Enrollment, now: datetime) -> None:
 
 
 def _schedule_next(enrollment: Enrollment, course: Course, timezone: str, now: datetime) -> None:
-    enrollment.next_due_at = due_for(course, enrollment.position, enrollment.started_at, timezone)
+    enrollment.next_due_at = due_for(
+        course, enrollment.position, enrollment.started_at, timezone, enrollment.pace or 1
+    )
     if enrollment.next_due_at is None:
         complete(enrollment, now)
     else:

@@ -156,12 +156,21 @@ def enroll(session: Session, subscriber: Subscriber, course: Course, now: dateti
         session.add(enrollment)
     elif enrollment.state is EnrollmentState.CANCELLED:
         enrollment.started_at = restarted_at(
-            course, enrollment.position, enrollment.started_at, subscriber.timezone, now
+            course,
+            enrollment.position,
+            enrollment.started_at,
+            subscriber.timezone,
+            now,
+            enrollment.pace,
         )
     else:
         return enrollment
     enrollment.next_due_at = due_for(
-        course, enrollment.position, enrollment.started_at, subscriber.timezone
+        course,
+        enrollment.position,
+        enrollment.started_at,
+        subscriber.timezone,
+        enrollment.pace or 1,
     )
     enrollment.state = (
         EnrollmentState.ACTIVE if enrollment.next_due_at else EnrollmentState.COMPLETED

@@ -165,7 +165,12 @@ def _claim(
         cap.count(subscriber.id)
         following = course.next_lesson({*had[enrollment.id], lesson.slug})
         next_due = following and due_of(
-            course, enrollment.position + 1, following, enrollment.started_at, subscriber.timezone
+            course,
+            enrollment.position + 1,
+            following,
+            enrollment.started_at,
+            subscriber.timezone,
+            enrollment.pace,
         )
         if next_due is not None:
             # Catching up after a stop: never a second lesson of a course on the same day.

@@ -145,7 +145,14 @@ def _reader_calendar(course: Course, email: str) -> None:
         reader = session.get(Subscriber, enrollment.subscriber_id)
         assert reader is not None
         had = enrollments.lessons_had(session, enrollment)
-        plan = upcoming(course, enrollment.position, had, enrollment.started_at, reader.timezone)
+        plan = upcoming(
+            course,
+            enrollment.position,
+            had,
+            enrollment.started_at,
+            reader.timezone,
+            enrollment.pace,
+        )
         zone = zone_of(reader.timezone)
         click.echo(f"{course.title} for {email} ({reader.timezone}): had {len(had)}, "
                    f"{len(plan)} to come, {enrollment.state}")  # fmt: skip

@@ -80,6 +80,23 @@ def enrollment_resume(email: str, course: str) -> None:
     click.echo(f"Resumed {course} for {email}.")
 
 
+@enrollment.command("slow-down")
+@click.argument("email")
+@click.argument("course")
+@click.option(
+    "--pace",
+    type=click.IntRange(1, 4),
+    default=2,
+    show_default=True,
+    help="Lessons this many times as far apart; 1 goes back to the course's own.",
+)
+def enrollment_slow_down(email: str, course: str, pace: int) -> None:
+    """Space the reader's lessons further apart (twice-monthly becomes monthly)."""
+    _change(email, course, lambda found, reader, known: enrollments.slow_down(
+        found, known, reader.timezone, pace))  # fmt: skip
+    click.echo(f"{course} for {email} now goes at pace {pace}.")
+
+
 @enrollment.command("restart")
 @click.argument("email")
 @click.argument("course")

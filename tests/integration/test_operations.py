@@ -122,3 +122,21 @@ def test_while_sending_is_stopped_ticks_count_and_send_nothing(
     assert resumed.claimed == 3
     assert resumed.requeued == 3, "the welcomes held in the queue go again"
     assert "Sending is on." in act("sending", "status")
+
+
+def test_slowing_down_keeps_the_next_lesson_and_spaces_the_rest_twice_as_far(
+    db: None, catalog: Catalog
+) -> None:
+    reader, _ = active_reader(catalog, START)
+    schedule.tick(catalog, START)  # the welcome, 2 February
+    act("enrollment", "slow-down", EMAIL, "softening-sessions", "--pace", "2")
+    enrollment = enrollment_of(reader)
+    assert enrollment.pace == 2
+    # Lesson 2 keeps its day (16 February); lesson 3 comes 28 days after it, not 14.
+    assert enrollment.next_due_at == datetime(2026, 2, 16, 8, 0, tzinfo=UTC)
+    assert schedule.tick(catalog, datetime(2026, 2, 16, 8, 0, tzinfo=UTC)).claimed == 1
+    assert enrollment_of(reader).next_due_at == datetime(2026, 3, 16, 8, 0, tzinfo=UTC)
+    assert schedule.tick(catalog, datetime(2026, 3, 2, 8, 0, tzinfo=UTC)).claimed == 0
+    assert schedule.tick(catalog, datetime(2026, 3, 16, 8, 0, tzinfo=UTC)).claimed == 1
+    act("enrollment", "slow-down", EMAIL, "softening-sessions", "--pace", "1")
+    assert enrollment_of(reader).next_due_at == datetime(2026, 4, 13, 8, 0, tzinfo=UTC)
