@@ -1,6 +1,7 @@
-"""Whatever the cadence, time zone, signup time, pauses, unsubscribes and downtime: every
-active reader gets every lesson exactly once, in order, inside their window; nothing after
-leaving or while paused; never more than the daily cap.
+"""Whatever the cadences, time zones, signup times, pauses, unsubscribes and downtime, for
+readers in one course or two: every active reader gets every lesson exactly once, in
+order, inside their window; nothing after leaving or while paused; never more than the
+daily cap of one letter a day across their courses.
 
 Each example runs the real tick against the real database on a simulated clock that
 jumps to the next moment anything can happen (a due lesson, a reader's action, the end of
@@ -14,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
@@ -61,7 +62,7 @@ cadences = st.one_of(
 
 
 @st.composite
-def courses(draw: st.DrawFn, base: Course) -> Course:
+def courses(draw: st.DrawFn, base: Course, slug: str = "prop") -> Course:
     cadence = draw(cadences)
     send_at = time(draw(st.integers(5, 10)), draw(st.sampled_from([0, 30])))
     until = draw(st.none() | st.integers(1, 4))
@@ -85,7 +86,7 @@ def courses(draw: st.DrawFn, base: Course) -> Course:
         dataclasses.replace(lesson, due=due)
         for lesson, due in zip(base.lessons, dues, strict=False)
     )
-    return dataclasses.replace(base, slug="prop", cadence=cadence, lessons=lessons)
+    return dataclasses.replace(base, slug=slug, cadence=cadence, lessons=lessons)
 
 
 @st.composite
@@ -153,7 +154,9 @@ def act(catalog: Catalog, person: Reader, what: str, now: datetime) -> None:
             readers.unsubscribe(session, uid, "test", now)
         else:
             found = session.scalars(
-                select(Enrollment).where(Enrollment.subscriber_id == person.id)
+                select(Enrollment).where(
+                    Enrollment.subscriber_id == person.id, Enrollment.course == "prop"
+                )
             ).one()
             if what == "pause" and found.state.value == "active":
                 enrollments.pause(found, None)
@@ -175,18 +178,21 @@ def next_moment(now: datetime, actions: list, down: list[tuple[datetime, datetim
     return max(min(candidates), now + timedelta(minutes=1))
 
 
-def sent_to(person: Reader) -> list[tuple[str, datetime]]:
+def sent_to(person: Reader, course: str | None = None) -> list[tuple[str, datetime]]:
+    query = (
+        select(Delivery.lesson, Delivery.created_at)
+        .join(Enrollment, Enrollment.id == Delivery.enrollment_id)
+        .where(Delivery.subscriber_id == person.id, Delivery.kind == DeliveryKind.LESSON)
+        .order_by(Delivery.id)
+    )
+    if course is not None:
+        query = query.where(Enrollment.course == course)
     with session_scope() as session:
-        rows = session.execute(
-            select(Delivery.lesson, Delivery.created_at)
-            .where(Delivery.subscriber_id == person.id, Delivery.kind == DeliveryKind.LESSON)
-            .order_by(Delivery.id)
-        ).all()
-    return [(row.lesson, row.created_at) for row in rows]
+        return [(row.lesson, row.created_at) for row in session.execute(query)]
 
 
 def check(course: Course, person: Reader) -> None:
-    sent = sent_to(person)
+    sent = sent_to(person, course.slug)
     slugs = [lesson.slug for lesson in course.lessons]
     received = [slug for slug, _ in sent]
     assert received == slugs[: len(received)], f"out of order or twice: {received}"
@@ -197,6 +203,8 @@ def check(course: Course, person: Reader) -> None:
         assert all(created <= left for _, created in sent), "a lesson after leaving"
     zone = zone_of(person.zone)
     paused = [when for when, what in person.events if what in ("pause", "resume")]
+    if course.slug != "prop":
+        paused = []  # only the first course is paused
     for index, (slug, created) in enumerate(sent):
         if len(paused) == 2:
             assert not paused[0] <= created < paused[1], f"{slug} sent while paused"
@@ -208,7 +216,12 @@ def check(course: Course, person: Reader) -> None:
         if cadence.send_until:
             assert local.time() < cadence.send_until, f"{slug} after the window: {local}"
         assert cadence.allowed(local.date()), f"{slug} on a day without letters: {local}"
-    per_day = Counter(created.astimezone(zone).date() for _, created in sent)
+
+
+def check_daily_cap(person: Reader) -> None:
+    """At most one letter a day of the reader's own, across all their courses."""
+    zone = zone_of(person.zone)
+    per_day = Counter(created.astimezone(zone).date() for _, created in sent_to(person))
     assert max(per_day.values(), default=0) <= 1, f"more than one a day: {per_day}"
 
 
@@ -220,9 +233,15 @@ def test_every_reader_gets_every_lesson_once_in_order_in_their_window(
     db: None, catalog: Catalog, data: st.DataObject
 ) -> None:
     empty_database()
-    course = data.draw(courses(catalog["softening-sessions"]), label="course")
+    base = catalog["softening-sessions"]
+    chosen = [data.draw(courses(base), label="course")]
+    if data.draw(st.booleans(), label="a second course"):
+        chosen.append(data.draw(courses(base, slug="prop-two"), label="second course"))
+    event(f"{len(chosen)} course(s)")
     people = data.draw(readers_(), label="readers")
     down = data.draw(downtimes, label="downtime")
-    run(Catalog({course.slug: course}), people, down)
+    run(Catalog({course.slug: course for course in chosen}), people, down)
     for person in people:
-        check(course, person)
+        for course in chosen:
+            check(course, person)
+        check_daily_cap(person)
