@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     # At most this many letters (lessons and issues, all courses and newsletters together)
     # per reader per day of theirs; 0 for no limit. Later ones wait for the next day.
     daily_cap: int = Field(default=1, ge=0, validation_alias="TEND_DAILY_CAP")
+    # "json": one JSON object a log line, with every field (for a log collector).
+    log_format: Literal["text", "json"] = Field(default="text", validation_alias="TEND_LOG_FORMAT")
     # Set by `tend dev`: author previews open without login, files are re-read on change.
     dev: bool = Field(default=False, validation_alias="TEND_DEV")
 

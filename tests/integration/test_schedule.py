@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, time, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
+from core.clock import utcnow
 from core.db import session_scope
 from core.models import Delivery, DeliveryStatus, EnrollmentState
 from courses.model import Catalog
-from tasks import readers, schedule
+from tasks import jobs, readers, schedule
 from tests.support.readers import active_reader, enrollment_of
 
 START = datetime(2026, 3, 2, 19, 30, tzinfo=UTC)
@@ -127,3 +130,15 @@ def test_without_a_window_end_a_late_lesson_goes_at_once(db: None, catalog: Cata
     active_reader(catalog, START, timezone="Europe/Paris")
     schedule.tick(catalog, START)
     assert schedule.tick(catalog, datetime(2026, 3, 16, 22, 0, tzinfo=UTC)).claimed == 1
+
+
+def test_each_tick_logs_what_it_did_as_fields(
+    db: None, catalog: Catalog, caplog: pytest.LogCaptureFixture
+) -> None:
+    active_reader(catalog, utcnow() - timedelta(minutes=5))
+    with caplog.at_level(logging.INFO, logger="tasks.jobs"):
+        summary = jobs.tick.run()
+    (record,) = [r for r in caplog.records if r.name == "tasks.jobs"]
+    assert (record.due, record.claimed, record.capped, record.held) == (1, 1, 0, 0)
+    assert record.seconds == summary["seconds"]
+    assert record.getMessage().startswith("tick: 1 due, 1 claimed, 0 skipped")
