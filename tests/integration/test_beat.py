@@ -2,37 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
 
 from tests.support.processes import stop, wait_for_log
+from tests.support.worker import celery
 
 pytestmark = pytest.mark.worker
 
 
-@contextmanager
-def beat() -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
-    log = Path(tempfile.mkstemp(prefix="tend-beat-", suffix=".log")[1])
-    command = [sys.executable, "-m", "celery", "-A", "tasks.worker", "beat", "--loglevel", "DEBUG"]
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-    try:
-        yield process, log
-    finally:
-        stop(process, signal.SIGTERM, grace=20)
+def beat() -> AbstractContextManager[tuple[subprocess.Popen[bytes], Path]]:
+    return celery("beat", "--loglevel", "DEBUG")
 
 
 def test_a_second_beat_waits_until_the_first_stops(db: None) -> None:

@@ -1,4 +1,4 @@
-"""A real Celery worker process, started for a test and stopped after it."""
+"""Real Celery processes (a worker, a beat), started for a test and stopped after it."""
 
 from __future__ import annotations
 
@@ -15,26 +15,11 @@ from tests.support.processes import stop, wait_for_log
 
 
 @contextmanager
-def celery_worker(name: str = "tend-test", timeout: float = 60.0) -> Iterator[Path]:
-    """Run `celery -A tasks.worker worker` until the block ends; yields its log file."""
-    log = Path(tempfile.mkstemp(prefix="tend-worker-", suffix=".log")[1])
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "tasks.worker",
-        "worker",
-        "--pool",
-        "solo",
-        "--loglevel",
-        "INFO",
-        "--without-mingle",
-        "--without-gossip",
-        "--without-heartbeat",
-        "--hostname",
-        f"{name}@%h",
-    ]
+def celery(*arguments: str) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """Run `celery -A tasks.worker ARGUMENTS...` until the block ends; its output goes to a
+    log file."""
+    log = Path(tempfile.mkstemp(prefix="tend-celery-", suffix=".log")[1])
+    command = [sys.executable, "-m", "celery", "-A", "tasks.worker", *arguments]
     with log.open("wb") as output:
         process = subprocess.Popen(
             command,
@@ -43,7 +28,16 @@ def celery_worker(name: str = "tend-test", timeout: float = 60.0) -> Iterator[Pa
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
     try:
-        wait_for_log(process, log, [b" ready."], timeout, "the Celery worker")
-        yield log
+        yield process, log
     finally:
         stop(process, signal.SIGTERM, grace=20)
+
+
+@contextmanager
+def celery_worker(name: str = "tend-test", timeout: float = 60.0) -> Iterator[Path]:
+    """A worker, once it is ready; yields its log file."""
+    options = ["--pool", "solo", "--loglevel", "INFO", "--without-mingle", "--without-gossip",
+               "--without-heartbeat", "--hostname", f"{name}@%h"]  # fmt: skip
+    with celery("worker", *options) as (process, log):
+        wait_for_log(process, log, [b" ready."], timeout, "the Celery worker")
+        yield log
