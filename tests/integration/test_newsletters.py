@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -151,3 +152,17 @@ def test_an_issue_goes_out_greeting_each_reader_by_name(
     text, html = outbox.parts(message)
     assert text.startswith("Remember and Reclaim · 1 December 2026\n\nDear Ann,")
     assert "Dear Ann," in html
+
+
+def test_an_issue_with_one_instant_goes_to_everyone_then(db: None, catalog: Catalog) -> None:
+    newsletter = catalog.newsletters["remember-and-reclaim"]
+    instant = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+    issue = dataclasses.replace(newsletter.issues[0], send_at_utc=instant)
+    one_instant = dataclasses.replace(newsletter, issues=(issue,))
+    letters = Catalog(newsletters={newsletter.slug: one_instant})
+    ids = [join(letters, zone) for zone in ZONES]
+    assert schedule.tick(letters, instant - timedelta(minutes=1)).issues == 0
+    assert schedule.tick(letters, instant).issues == len(ZONES)
+    sent = issue_deliveries()
+    assert sorted(sent) == sorted(ids)
+    assert {times[0] for times in sent.values()} == {instant}
