@@ -1,14 +1,70 @@
-"""The courses, loaded once per process from TEND_COURSES_DIR."""
+"""The courses, read from TEND_COURSES_DIR and read again whenever a file there changes.
+
+A published edit reaches the worker, beat and web without a restart. An edit with an
+error is logged and ignored: the last good courses stay in use until it is fixed.
+"""
 
 from __future__ import annotations
 
 import functools
+import logging
+import threading
+from pathlib import Path
 
 from core.config import get_settings
 from courses.loader import load_catalog
-from courses.model import Catalog
+from courses.model import Catalog, CourseError
+
+log = logging.getLogger(__name__)
+
+Fingerprint = tuple[tuple[str, int, int], ...]
+
+
+class CatalogCache:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._lock = threading.Lock()
+        self._fingerprint: Fingerprint | None = None
+        self._catalog: Catalog | None = None
+
+    def get(self) -> Catalog:
+        """The courses as the files are now; the first read raises CourseError."""
+        fingerprint = _fingerprint(self.root)
+        with self._lock:
+            if fingerprint != self._fingerprint:
+                self._reload(fingerprint)
+            assert self._catalog is not None
+            return self._catalog
+
+    def _reload(self, fingerprint: Fingerprint) -> None:
+        try:
+            catalog = load_catalog(self.root)
+        except CourseError as error:
+            if self._catalog is None:
+                raise
+            log.error("the edited courses have mistakes; still using the last good ones:\n%s",
+                      error)  # fmt: skip
+        else:
+            self._catalog = catalog
+            if self._fingerprint is not None:
+                log.info("courses changed on disk: read them again")
+        self._fingerprint = fingerprint
+
+
+def _fingerprint(root: Path) -> Fingerprint:
+    """Every file's name, size and modification time: cheap to take once a tick."""
+    found = []
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".py":
+            stat = path.stat()
+            found.append((str(path), stat.st_mtime_ns, stat.st_size))
+    return tuple(found)
 
 
 @functools.cache
+def _cache() -> CatalogCache:
+    return CatalogCache(get_settings().courses_path)
+
+
 def get_catalog() -> Catalog:
-    return load_catalog(get_settings().courses_path)
+    return _cache().get()

@@ -22,7 +22,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.extensions["tend.settings"] = settings
     # Loading the courses here means a broken lesson stops the web process at start-up.
-    app.extensions["tend.catalog"] = get_catalog()
+    get_catalog()
     csrf.init_app(app)
 
     app.register_blueprint(signup.bp)

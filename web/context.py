@@ -7,6 +7,7 @@ from flask import current_app, request
 from core.config import Settings
 from core.tokens import Signer
 from courses.model import Catalog
+from tasks.catalog import get_catalog
 
 
 def settings() -> Settings:
@@ -14,7 +15,8 @@ def settings() -> Settings:
 
 
 def catalog() -> Catalog:
-    return current_app.extensions["tend.catalog"]
+    # Read again when a course file changes, as the worker does.
+    return get_catalog()
 
 
 def signer() -> Signer:
