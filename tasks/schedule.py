@@ -122,6 +122,17 @@ def _due_batch(
     return list(session.scalars(query))
 
 
+@dataclass
+class _Claims:
+    """What one batch of due enrollments comes to, written in a few statements."""
+
+    moves: list[dict[str, Any]] = field(default_factory=list)  # advance these enrollments
+    rows: list[dict[str, Any]] = field(default_factory=list)  # and write these deliveries
+    stops: list[dict[str, Any]] = field(default_factory=list)  # nothing more to send
+    deferrals: list[dict[str, Any]] = field(default_factory=list)  # due later after all
+    capped: int = 0
+
+
 def _claim(
     session: Session,
     catalog: Catalog,
@@ -131,76 +142,93 @@ def _claim(
     report: TickReport,
 ) -> None:
     """Move each enrollment on by one lesson and write that lesson's delivery row."""
-    moves: list[dict[str, Any]] = []
-    rows: list[dict[str, Any]] = []
-    stops: list[dict[str, Any]] = []
-    deferrals: list[dict[str, Any]] = []
-    capped = 0
+    claims = _Claims()
     had = _lessons_had(session, enrollments)
     for enrollment in enrollments:
-        course = catalog.get(enrollment.course)
-        subscriber = enrollment.subscriber
-        if course is None or not subscriber.is_active:
-            # Nothing can be sent: a removed course, or a reader who left. Stop asking.
-            stops.append({"enrollment": enrollment.id, "next_due_at": None})
-            continue
-        if enrollment.state is EnrollmentState.PAUSED:
-            # Its pause has ended: it goes on from the next lesson at the next tick.
-            enrollments_api.resume(enrollment, course, subscriber.timezone, now)
-            report.resumed += 1
-            continue
-        lesson = course.next_lesson(had[enrollment.id])
-        if lesson is None:
-            # The author removed the lessons this reader had left: the course is done.
-            enrollments_api.complete(enrollment, now)
-            continue
-        zone = zone_of(subscriber.timezone)
-        reopens = _outside_window(course, enrollment.position, lesson, zone, now)
-        if reopens is None and not cap.allows(subscriber.id):
-            reopens = next_days_window(course.cadence, now, zone)
-            capped += 1
-        if reopens is not None:
-            deferrals.append({"enrollment": enrollment.id, "next_due_at": reopens})
-            continue
-        cap.count(subscriber.id)
-        following = course.next_lesson({*had[enrollment.id], lesson.slug})
-        next_due = following and due_of(
-            course,
-            enrollment.position + 1,
-            following,
-            enrollment.started_at,
-            subscriber.timezone,
-            enrollment.pace,
-        )
-        if next_due is not None:
-            # Catching up after a stop: never a second lesson of a course on the same day.
-            next_due = max(next_due, next_days_window(course.cadence, now, zone))
-        moves.append(_move(enrollment, course.version, next_due, now))
-        rows.append(_delivery_row(enrollment, lesson.slug, now))
-    connection = session.connection()
-    if stops or deferrals:
-        connection.execute(_RESCHEDULE, stops + deferrals)
-    report.skipped += len(stops)
-    report.capped += capped
-    report.deferred += len(deferrals) - capped
-    if not moves:
+        _decide(catalog, enrollment, had[enrollment.id], now, cap, claims, report)
+    _write(session, enrollments, claims, report)
+
+
+def _decide(
+    catalog: Catalog,
+    enrollment: Enrollment,
+    had: set[str],
+    now: datetime,
+    cap: DailyCap,
+    claims: _Claims,
+    report: TickReport,
+) -> None:
+    """What becomes of one due enrollment: its next lesson now, later, or never."""
+    course = catalog.get(enrollment.course)
+    subscriber = enrollment.subscriber
+    if course is None or not subscriber.is_active:
+        # Nothing can be sent: a removed course, or a reader who left. Stop asking.
+        claims.stops.append({"enrollment": enrollment.id, "next_due_at": None})
         return
-    moved = connection.execute(_ADVANCE, moves).rowcount
-    if connection.dialect.supports_sane_multi_rowcount and moved != len(moves):
+    if enrollment.state is EnrollmentState.PAUSED:
+        # Its pause has ended: it goes on from the next lesson at the next tick.
+        enrollments_api.resume(enrollment, course, subscriber.timezone, now)
+        report.resumed += 1
+        return
+    lesson = course.next_lesson(had)
+    if lesson is None:
+        # The author removed the lessons this reader had left: the course is done.
+        enrollments_api.complete(enrollment, now)
+        return
+    zone = zone_of(subscriber.timezone)
+    reopens = _outside_window(course, enrollment.position, lesson, zone, now)
+    if reopens is None and not cap.allows(subscriber.id):
+        reopens = next_days_window(course.cadence, now, zone)
+        claims.capped += 1
+    if reopens is not None:
+        claims.deferrals.append({"enrollment": enrollment.id, "next_due_at": reopens})
+        return
+    cap.count(subscriber.id)
+    next_due = _after(course, enrollment, {*had, lesson.slug}, subscriber.timezone)
+    if next_due is not None:
+        # Catching up after a stop: never a second lesson of a course on the same day.
+        next_due = max(next_due, next_days_window(course.cadence, now, zone))
+    claims.moves.append(_move(enrollment, course.version, next_due, now))
+    claims.rows.append(_delivery_row(enrollment, lesson.slug, now))
+
+
+def _after(course: Course, enrollment: Enrollment, had: set[str], timezone: str) -> datetime | None:
+    """When the lesson after the one being claimed falls due; None if there is none."""
+    following = course.next_lesson(had)
+    if following is None:
+        return None
+    return due_of(
+        course, enrollment.position + 1, following, enrollment.started_at, timezone, enrollment.pace
+    )
+
+
+def _write(
+    session: Session, enrollments: list[Enrollment], claims: _Claims, report: TickReport
+) -> None:
+    connection = session.connection()
+    if claims.stops or claims.deferrals:
+        connection.execute(_RESCHEDULE, claims.stops + claims.deferrals)
+    report.skipped += len(claims.stops)
+    report.capped += claims.capped
+    report.deferred += len(claims.deferrals) - claims.capped
+    if not claims.moves:
+        return
+    moved = connection.execute(_ADVANCE, claims.moves).rowcount
+    if connection.dialect.supports_sane_multi_rowcount and moved != len(claims.moves):
         # The rows are held by this transaction, so this means the lock was not: undo all.
-        raise RuntimeError(f"only {moved} of {len(moves)} claimed enrollments moved on")
+        raise RuntimeError(f"only {moved} of {len(claims.moves)} claimed enrollments moved on")
     written = connection.execute(
         _insert_once(session).returning(
             Delivery.id, Delivery.enrollment_id, Delivery.lesson, sort_by_parameter_order=True
         ),
-        rows,
+        claims.rows,
     ).all()
     courses = {enrollment.id: enrollment.course for enrollment in enrollments}
     for delivery_id, enrollment_id, lesson_slug in written:
         report.batches[(courses[enrollment_id], lesson_slug)].append(delivery_id)
     report.claimed += len(written)
     # A lesson whose row already existed was sent before: moving on was all it needed.
-    report.skipped += len(moves) - len(written)
+    report.skipped += len(claims.moves) - len(written)
 
 
 def _lessons_had(session: Session, enrollments: list[Enrollment]) -> dict[int, set[str]]:
