@@ -20,11 +20,11 @@ from sqlalchemy import insert
 from core.config import get_settings
 from core.db import get_engine
 from core.migrate import upgrade
-from core.models import Base, Enrollment, Subscriber
+from core.models import Base, Delivery, Enrollment, Subscriber
 from tasks import schedule
 from tasks.catalog import get_catalog
 
-START = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
+START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)  # 09:00 in Berlin, inside the send window
 
 
 def prepare(readers: int) -> None:
@@ -50,12 +50,31 @@ def prepare(readers: int) -> None:
             insert(Enrollment),
             [
                 {
+                    "id": n,
                     "subscriber_id": n,
                     "course": "softening-sessions",
                     "state": "active",
-                    "position": 0,
-                    "started_at": START,
+                    # Each had the welcome and is due the second lesson.
+                    "position": 1,
+                    "started_at": START - timedelta(days=14),
                     "next_due_at": START,
+                }
+                for n in range(1, readers + 1)
+            ],
+        )
+        connection.execute(
+            insert(Delivery),
+            [
+                {
+                    "kind": "lesson",
+                    "subscriber_id": n,
+                    "enrollment_id": n,
+                    "lesson": "welcome",
+                    "round": 1,
+                    "status": "sent",
+                    "attempts": 1,
+                    "created_at": START - timedelta(days=14),
+                    "updated_at": START - timedelta(days=14),
                 }
                 for n in range(1, readers + 1)
             ],
