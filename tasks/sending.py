@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from core.config import Settings
@@ -26,6 +26,7 @@ from core.models import (
     EnrollmentState,
     Membership,
     SubscriberStatus,
+    Suppression,
 )
 from core.tokens import Purpose, Signer
 from courses.model import Catalog, Course, Letter, Publication
@@ -40,7 +41,7 @@ from emails.render import (
     render_confirmation,
 )
 from emails.transports import Outcome, Transport, TransportError
-from tasks.readers import CONFIRMABLE, is_suppressed
+from tasks.readers import CONFIRMABLE
 from tasks.switches import sending_stopped
 
 log = logging.getLogger(__name__)
@@ -97,14 +98,16 @@ class Sender:
             .order_by(Delivery.id)
         )
         messages: dict[int, Message] = {}
-        for delivery in session.scalars(query):
-            reason = self._why_not(session, delivery)
+        deliveries = list(session.scalars(query))
+        facts = _Facts.read(session, deliveries)
+        for delivery in deliveries:
+            reason = self._why_not(facts, delivery)
             if reason:
                 _finish(delivery, DeliveryStatus.SKIPPED, now, reason)
                 report.skipped.append(delivery.id)
                 continue
             try:
-                message = self._message(session, delivery)
+                message = self._message(facts, delivery)
             except (LookupError, LetterError) as error:
                 _finish(delivery, DeliveryStatus.FAILED, now, str(error))
                 report.failed.append(delivery.id)
@@ -113,36 +116,28 @@ class Sender:
             messages[delivery.id] = message
         return messages
 
-    def _why_not(self, session: Session, delivery: Delivery) -> str | None:
+    def _why_not(self, facts: _Facts, delivery: Delivery) -> str | None:
         """Why this delivery must not go out now, or None if it may."""
         subscriber = delivery.subscriber
-        if is_suppressed(session, subscriber.email):
+        if subscriber.email.lower() in facts.suppressed:
             return "suppressed"
         if delivery.kind is DeliveryKind.CONFIRMATION:
             return None if subscriber.status in CONFIRMABLE else f"reader is {subscriber.status}"
         if subscriber.status is not SubscriberStatus.ACTIVE:
             return f"reader is {subscriber.status}"
         if delivery.kind is DeliveryKind.ISSUE:
-            return self._why_not_issue(session, delivery)
+            broadcast = facts.broadcasts.get(delivery.broadcast_id or 0)
+            if broadcast is None:
+                return "broadcast is gone"
+            if (subscriber.id, broadcast.list) not in facts.members:
+                return f"reader left the list {broadcast.list}"
+            return None
         enrollment = delivery.enrollment
         if enrollment is not None and enrollment.state is EnrollmentState.CANCELLED:
             return "enrollment cancelled"
         if enrollment is not None and self._course(enrollment.course) is None:
             return f"course {enrollment.course} is gone"
         return None
-
-    def _why_not_issue(self, session: Session, delivery: Delivery) -> str | None:
-        broadcast = session.get(Broadcast, delivery.broadcast_id)
-        if broadcast is None:
-            return "broadcast is gone"
-        member = session.scalars(
-            select(Membership.id).where(
-                Membership.subscriber_id == delivery.subscriber_id,
-                Membership.list == broadcast.list,
-                Membership.left_at.is_(None),
-            )
-        ).first()
-        return None if member else f"reader left the list {broadcast.list}"
 
     def _course(self, slug: str) -> Course | None:
         return self.catalog.get(slug)
@@ -151,7 +146,7 @@ class Sender:
         offered = self.catalog.offered_on_signup()
         return offered[0] if offered else next(iter(self.catalog.courses.values()))
 
-    def _message(self, session: Session, delivery: Delivery) -> Message:
+    def _message(self, facts: _Facts, delivery: Delivery) -> Message:
         subscriber = delivery.subscriber
         base_url = self.settings.base_url
         if delivery.kind is DeliveryKind.CONFIRMATION:
@@ -159,7 +154,7 @@ class Sender:
             url = link(base_url, self.signer, Purpose.CONFIRM, subscriber.uid)
             letter = render_confirmation(course, base_url, url)
             return self._envelope(delivery, course, letter, letter.html, letter.text, {})
-        publication, letter = self._letter(session, delivery)
+        publication, letter = self._letter(facts, delivery)
         rendered = render(publication, letter, base_url)  # cached: once per letter
         unsubscribe = link(base_url, self.signer, Purpose.UNSUBSCRIBE, subscriber.uid)
         html, text = rendered.for_reader(
@@ -172,10 +167,10 @@ class Sender:
         headers = list_headers(publication.title, publication.slug, self.settings.host, unsubscribe)
         return self._envelope(delivery, publication, rendered, html, text, headers)
 
-    def _letter(self, session: Session, delivery: Delivery) -> tuple[Publication, Letter]:
+    def _letter(self, facts: _Facts, delivery: Delivery) -> tuple[Publication, Letter]:
         """The lesson or issue a delivery sends; LookupError if it is no longer there."""
         if delivery.kind is DeliveryKind.ISSUE:
-            broadcast = session.get(Broadcast, delivery.broadcast_id)
+            broadcast = facts.broadcasts.get(delivery.broadcast_id or 0)
             if broadcast is None:
                 raise LookupError("its broadcast is gone")
             return self.catalog.letter(broadcast.issue)
@@ -218,6 +213,41 @@ class Sender:
             return self.transport.send(messages)
         except TransportError as error:
             return [Outcome(message, error=error) for message in messages]
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What re-checking a batch needs, read in a few queries rather than a few per delivery."""
+
+    suppressed: set[str]  # addresses, lower-cased
+    broadcasts: dict[int, Broadcast]
+    members: set[tuple[int, str]]  # (reader, list) for each list a reader is on
+
+    @classmethod
+    def read(cls, session: Session, deliveries: list[Delivery]) -> _Facts:
+        emails = {delivery.subscriber.email.lower() for delivery in deliveries}
+        suppressed = set(
+            session.scalars(
+                select(func.lower(Suppression.email)).where(
+                    func.lower(Suppression.email).in_(emails)
+                )
+            )
+        )
+        issue_ids = {d.broadcast_id for d in deliveries if d.broadcast_id is not None}
+        broadcasts = {
+            broadcast.id: broadcast
+            for broadcast in session.scalars(select(Broadcast).where(Broadcast.id.in_(issue_ids)))
+        }
+        readers = {d.subscriber_id for d in deliveries if d.broadcast_id is not None}
+        members = {
+            (reader, name)
+            for reader, name in session.execute(
+                select(Membership.subscriber_id, Membership.list).where(
+                    Membership.subscriber_id.in_(readers), Membership.left_at.is_(None)
+                )
+            )
+        }
+        return cls(suppressed, broadcasts, members)
 
 
 def claim(session: Session, ids: Sequence[int], now: datetime) -> list[int]:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from core.config import Settings
 from core.db import session_scope
-from core.models import Delivery, DeliveryStatus
+from core.models import Delivery, DeliveryStatus, Suppression
 from courses.model import Catalog
 from emails.message import Message
 from emails.transports import OutboxTransport, Outcome, TransportError
@@ -158,3 +158,19 @@ def test_a_claim_held_by_another_worker_is_left_alone_until_its_lease_ends(
     sender = Sender(settings, catalog, OutboxTransport(settings.outbox_dir))
     assert sender.send(ids, NOW).sent == []
     assert sender.send(ids, NOW + timedelta(minutes=6)).sent == ids
+
+
+def test_an_address_suppressed_after_the_tick_is_skipped_at_send_time(
+    db: None, catalog: Catalog, settings: Settings
+) -> None:
+    ids = due_deliveries(catalog, count=2)
+    with session_scope() as session:
+        session.add(Suppression(email="READER0@example.org", reason="complaint"))
+    report = Sender(settings, catalog, OutboxTransport(settings.outbox_dir)).send(ids, NOW)
+    assert len(report.sent) == 1
+    assert len(report.skipped) == 1
+    with session_scope() as session:
+        skipped = session.get(Delivery, report.skipped[0])
+        assert skipped is not None
+        assert skipped.last_error == "suppressed"
+        assert skipped.subscriber.email == "reader0@example.org"
