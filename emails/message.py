@@ -9,6 +9,7 @@ from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 
 from core.clock import utcnow
+from courses.model import Publication
 
 # RFC 5322 allows lines of 998 characters. Python folds at 78 by default, and a header
 # word longer than that (a signed unsubscribe link) would be rewritten as RFC 2047
@@ -46,6 +47,33 @@ class Message:
         mime.set_content(self.text)
         mime.add_alternative(self.html, subtype="html")
         return mime
+
+
+def from_publication(
+    publication: Publication,
+    *,
+    to: str,
+    to_name: str | None,
+    subject: str,
+    html: str,
+    text: str,
+    headers: dict[str, str],
+    tags: dict[str, str],
+) -> Message:
+    """A message sent in a course's or newsletter's name (its sender and reply-to)."""
+    return Message(
+        to=to,
+        to_name=to_name,
+        from_email=publication.from_email,
+        from_name=publication.from_name,
+        reply_to=publication.reply_to,
+        subject=subject,
+        text=text,
+        html=html,
+        headers=headers,
+        message_id=new_message_id(publication.from_email),
+        tags=tags,
+    )
 
 
 def new_message_id(from_email: str) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from core.config import Settings
 from courses.model import Catalog, Letter, Publication
 from emails.headers import list_headers
-from emails.message import Message, new_message_id
+from emails.message import Message, from_publication
 from emails.render import PREFERENCES_URL, UNSUBSCRIBE_URL, render
 from emails.transports import Outcome, make_transport
 
@@ -33,17 +33,14 @@ def sample_message(
     rendered = render(publication, letter, base_url)
     values = {UNSUBSCRIBE_URL: unsubscribe, PREFERENCES_URL: f"{base_url}/p/sample"}
     html, text = rendered.for_reader({**values, "first_name": reader.first_name})
-    return Message(
+    return from_publication(
+        publication,
         to=reader.email,
         to_name=reader.first_name,
-        from_email=publication.from_email,
-        from_name=publication.from_name,
-        reply_to=publication.reply_to,
         subject=rendered.subject,
-        text=text,
         html=html,
+        text=text,
         headers=list_headers(publication.title, publication.slug, settings.host, unsubscribe),
-        message_id=new_message_id(publication.from_email),
         tags={"tend_kind": "test"},
     )
 

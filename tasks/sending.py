@@ -31,7 +31,7 @@ from core.models import (
 from core.tokens import Purpose, Signer
 from courses.model import Catalog, Course, Letter, Publication
 from emails.headers import list_headers
-from emails.message import Message, new_message_id
+from emails.message import Message, from_publication
 from emails.render import (
     PREFERENCES_URL,
     UNSUBSCRIBE_URL,
@@ -192,17 +192,14 @@ class Sender:
         headers: dict[str, str],
     ) -> Message:
         delivery.content_hash = letter.content_hash
-        return Message(
+        return from_publication(
+            publication,
             to=delivery.subscriber.email,
             to_name=delivery.subscriber.first_name,
-            from_email=publication.from_email,
-            from_name=publication.from_name,
-            reply_to=publication.reply_to,
             subject=letter.subject,
-            text=text,
             html=html,
+            text=text,
             headers=headers,
-            message_id=new_message_id(publication.from_email),
             tags={"tend_delivery": str(delivery.id), "tend_kind": str(delivery.kind)},
         )
 
