@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -34,7 +37,37 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
     sendgrid_api_key: str | None = Field(default=None, validation_alias="SENDGRID_API_KEY")
+    sendgrid_api_host: str = Field(
+        default="https://api.sendgrid.com", validation_alias="SENDGRID_API_HOST"
+    )
+    # Seconds to wait for SendGrid's answer; past it the batch is in doubt (see below).
+    sendgrid_timeout: float = Field(default=30.0, gt=0, validation_alias="SENDGRID_TIMEOUT")
+    # SendGrid checks each request and answers as usual, but delivers nothing.
+    sendgrid_sandbox: bool = Field(default=False, validation_alias="SENDGRID_SANDBOX")
+    # The event webhook's verification key (base64 DER, as SendGrid's settings page shows it).
+    sendgrid_webhook_public_key: str | None = Field(
+        default=None, validation_alias="SENDGRID_WEBHOOK_PUBLIC_KEY"
+    )
+    # Signed events older (or newer) than this many seconds are refused: no replays.
+    webhook_max_age: int = Field(default=600, gt=0, validation_alias="TEND_WEBHOOK_MAX_AGE")
     smtp_url: str | None = Field(default=None, validation_alias="SMTP_URL")
+    smtp_timeout: float = Field(default=30.0, gt=0, validation_alias="SMTP_TIMEOUT")
+    # DKIM signing of SMTP mail (SendGrid signs its own): the private key file, the
+    # selector, and the signing domain (the sender's domain when unset).
+    dkim_private_key_file: Path | None = Field(
+        default=None, validation_alias="DKIM_PRIVATE_KEY_FILE"
+    )
+    dkim_selector: str | None = Field(default=None, validation_alias="DKIM_SELECTOR")
+    dkim_domain: str | None = Field(default=None, validation_alias="DKIM_DOMAIN")
+    # Emails per second across every worker on every machine (a token bucket in Redis);
+    # 0 for no limit.
+    send_rate: float = Field(default=0.0, ge=0, validation_alias="TEND_SEND_RATE")
+    # A batch whose answer never came (a timeout after the request went out) may have been
+    # delivered. Its deliveries wait this many seconds for the provider's events to say;
+    # then they are sent again. SendGrid retries events for 24 hours, hence 25.
+    unknown_resend_after: int = Field(
+        default=25 * 3600, ge=0, validation_alias="TEND_UNKNOWN_RESEND_AFTER"
+    )
     # At most this many letters (lessons and issues, all courses and newsletters together)
     # per reader per day of theirs; 0 for no limit. Later ones wait for the next day.
     daily_cap: int = Field(default=1, ge=0, validation_alias="TEND_DAILY_CAP")
@@ -71,11 +104,55 @@ class Settings(BaseSettings):
                 raise ValueError("each key must be at least 32 characters")
         return value
 
+    @field_validator("sendgrid_api_host")
+    @classmethod
+    def _check_api_host(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError("must be an absolute http(s) address, like https://api.sendgrid.com")
+        return value.rstrip("/")
+
+    @field_validator("sendgrid_webhook_public_key")
+    @classmethod
+    def _check_public_key(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        try:
+            der = base64.b64decode(value.strip(), validate=True)
+            key = serialization.load_der_public_key(der)
+        except ValueError:
+            raise ValueError(
+                "must be the verification key from SendGrid's Event Webhook settings "
+                "(base64, no BEGIN/END lines)"
+            ) from None
+        if not isinstance(key, ec.EllipticCurvePublicKey):
+            raise ValueError("must be an elliptic curve (ECDSA) public key")
+        return value.strip()
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _check_smtp_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in {"smtp", "smtps"} or not parts.hostname:
+                raise ValueError("must look like smtp://user:password@host:587 or smtps://...:465")
+        return value
+
     @model_validator(mode="after")
     def _pick_transport(self) -> Settings:
         if self.transport is None:
             picked = "sendgrid" if self.sendgrid_api_key else "smtp" if self.smtp_url else "outbox"
             object.__setattr__(self, "transport", picked)
+        if self.transport == "sendgrid" and not self.sendgrid_api_key:
+            raise ValueError(
+                "TEND_TRANSPORT=sendgrid needs SENDGRID_API_KEY (an API key with Mail Send)"
+            )
+        if self.transport == "smtp" and not self.smtp_url:
+            raise ValueError(
+                "TEND_TRANSPORT=smtp needs SMTP_URL, like smtp://user:password@host:587"
+            )
+        if self.dkim_private_key_file and not self.dkim_selector:
+            raise ValueError("DKIM_PRIVATE_KEY_FILE needs DKIM_SELECTOR (the DNS record's name)")
         return self
 
     @property
@@ -119,7 +196,7 @@ def load_settings() -> Settings:
             name = str(problem["loc"][0]) if problem["loc"] else "settings"
             value = problem.get("input")
             shown = f"={value!r}" if isinstance(value, str) and "KEY" not in name else ""
-            lines.append(f"  {name}{shown}: {problem['msg']}")
+            lines.append(f"  {name}{shown}: {problem['msg'].removeprefix('Value error, ')}")
         raise SettingsError("Tend cannot start, a setting is wrong:\n" + "\n".join(lines)) from None
 
 

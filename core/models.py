@@ -150,10 +150,13 @@ class DeliveryKind(enum.StrEnum):
 
 class DeliveryStatus(enum.StrEnum):
     QUEUED = "queued"
-    SENDING = "sending"
+    SENDING = "sending"  # claimed by a worker, not yet handed to the provider
+    IN_FLIGHT = "in_flight"  # the request is under way: from here on it may have been sent
     SENT = "sent"
     FAILED = "failed"
     SKIPPED = "skipped"
+    # In doubt: the request went out and its answer never came. The provider's events
+    # settle it; without any, it is sent again after TEND_UNKNOWN_RESEND_AFTER.
     UNKNOWN = "unknown"
     DELIVERED = "delivered"
     BOUNCED = "bounced"
@@ -204,10 +207,17 @@ class Event(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     provider: Mapped[str] = mapped_column(String(20))
     provider_event_id: Mapped[str] = mapped_column(String(200), unique=True)
-    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    # message, event and address: a provider may report the same change under two event
+    # ids; only the first is kept. NULL for events that may rightly repeat (deferred, open).
+    change_key: Mapped[str | None] = mapped_column(String(400), unique=True)
+    delivery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="SET NULL"), index=True
+    )
     type: Mapped[str] = mapped_column(String(40))
     occurred_at: Mapped[datetime]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set once the event's effect (on the delivery and the reader) has been applied.
+    processed_at: Mapped[datetime | None] = mapped_column(index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 

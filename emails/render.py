@@ -53,15 +53,22 @@ class Rendered:
     def content_hash(self) -> str:
         return hashlib.sha256(f"{self.subject}\0{self.text}\0{self.html}".encode()).hexdigest()
 
+    @functools.cached_property
+    def tags(self) -> frozenset[str]:
+        """The placeholders that appear in this letter."""
+        return frozenset(PLACEHOLDER.findall(self.html)) | frozenset(PLACEHOLDER.findall(self.text))
+
+    def value(self, tag: str, values: Mapping[str, str | None]) -> str:
+        """What one placeholder becomes for a reader with these values (unescaped)."""
+        name, default = self.fields.get(tag, (tag, ""))
+        return values.get(name) or default
+
     def for_reader(self, values: Mapping[str, str | None]) -> tuple[str, str]:
         """The HTML and text parts with this reader's values in place of the placeholders."""
-
-        def value(tag: str) -> str:
-            name, default = self.fields.get(tag, (tag, ""))
-            return values.get(name) or default
-
-        body_html = PLACEHOLDER.sub(lambda m: html.escape(value(m.group(1))), self.html)
-        body_text = PLACEHOLDER.sub(lambda m: value(m.group(1)), self.text)
+        body_html = PLACEHOLDER.sub(
+            lambda m: html.escape(self.value(m.group(1), values)), self.html
+        )
+        body_text = PLACEHOLDER.sub(lambda m: self.value(m.group(1), values), self.text)
         return body_html, body_text
 
 

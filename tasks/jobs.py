@@ -6,40 +6,55 @@ import functools
 import logging
 import random
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from celery import Task
 
 from core.clock import utcnow
 from core.config import get_settings
+from core.db import session_scope
 from emails.transports import Transport, make_transport
-from tasks import schedule
+from tasks import events, schedule
 from tasks.catalog import get_catalog
 from tasks.celery_app import celery
+from tasks.rate_limit import SendRate, redis_client
 from tasks.sending import Sender
 
 log = logging.getLogger(__name__)
 
 SEND_BATCH = 1000  # SendGrid takes at most 1,000 personalizations per request
 RETRY_CAP_SECONDS = 300.0  # never queue a countdown longer than a few minutes
+EVENTS_FORGOTTEN_AFTER = timedelta(minutes=1)
 
 
 @functools.cache
 def get_transport() -> Transport:
-    settings = get_settings()
-    assert settings.transport is not None
-    return make_transport(settings.transport, outbox_dir=settings.outbox_dir)
+    return make_transport(get_settings())
 
 
 def get_sender() -> Sender:
-    return Sender(get_settings(), get_catalog(), get_transport())
+    settings = get_settings()
+    transport = get_transport()
+    rate = None
+    if settings.send_rate:
+        client = redis_client(settings.require_redis_url())
+        rate = SendRate(client, transport.name, settings.send_rate)
+    return Sender(settings, get_catalog(), transport, rate)
 
 
 @celery.task(name="tasks.jobs.tick", ignore_result=True)
 def tick() -> dict[str, Any]:
     """Claim what is due now and queue it for sending."""
-    report = schedule.tick(get_catalog(), utcnow(), daily_cap=get_settings().daily_cap)
+    settings = get_settings()
+    report = schedule.tick(
+        get_catalog(),
+        utcnow(),
+        daily_cap=settings.daily_cap,
+        resend_unknown_after=timedelta(seconds=settings.unknown_resend_after),
+    )
     queue_batches(report.batches.values())
+    _apply_forgotten_events()
     summary = {
         "due": report.due,
         "claimed": report.claimed,
@@ -50,11 +65,14 @@ def tick() -> dict[str, Any]:
         "resumed": report.resumed,
         "issues": report.issues,
         "requeued": report.requeued,
+        "in_doubt": report.in_doubt,
+        "resent": report.resent,
         "seconds": round(report.seconds, 3),
     }
     log.info(
         "tick: %(due)d due, %(claimed)d claimed, %(skipped)d skipped, %(deferred)d deferred, "
         "%(capped)d capped, %(held)d held, %(resumed)d resumed, %(requeued)d requeued, "
+        "%(in_doubt)d in doubt, %(resent)d resent, "
         "%(issues)d newsletter deliveries in %(seconds).3f s",
         summary,
         extra=summary,
@@ -68,14 +86,39 @@ def send_batch(self: Task, delivery_ids: list[int]) -> None:
     if report.retry:
         # Only the deliveries that failed for a passing reason go again, after a backoff.
         send_batch.apply_async((report.retry,), countdown=backoff(self.request.retries, report))
-    names = ("sent", "skipped", "failed", "retry", "held")
+    names = ("sent", "skipped", "failed", "retry", "held", "unknown")
     counts = {name: len(getattr(report, name)) for name in names}
     log.info(
         "batch: %(sent)d sent, %(skipped)d skipped, %(failed)d failed, %(retry)d to retry, "
-        "%(held)d held",
+        "%(held)d held, %(unknown)d in doubt",
         counts,
         extra=counts,
     )
+
+
+@celery.task(name="tasks.jobs.apply_events", ignore_result=True)
+def apply_events(event_ids: list[int]) -> None:
+    """Apply stored provider events to deliveries and readers (idempotent)."""
+    with session_scope() as session:
+        applied = events.apply(session, event_ids, utcnow())
+    log.info("applied %d provider events", applied, extra={"events": applied})
+
+
+def queue_events(event_ids: Sequence[int]) -> None:
+    """Queue stored events for applying, after their transaction has committed. If the
+    queue is unreachable they wait for the tick (events.unapplied)."""
+    try:
+        apply_events.delay(list(event_ids))
+    except Exception:
+        log.exception("could not queue provider events; the tick will apply them")
+
+
+def _apply_forgotten_events() -> int:
+    """Events whose task was lost (the queue was down): applied here, a minute late."""
+    now = utcnow()
+    with session_scope() as session:
+        forgotten = events.unapplied(session, now - EVENTS_FORGOTTEN_AFTER)
+        return events.apply(session, forgotten, now) if forgotten else 0
 
 
 def backoff(attempt: int, report: Any) -> float:

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 from core.config import Settings
 from courses.model import Catalog, Letter, Publication
+from emails.batch import single
 from emails.headers import list_headers
 from emails.message import Message, from_publication
 from emails.render import PREFERENCES_URL, UNSUBSCRIBE_URL, render
-from emails.transports import Outcome, make_transport
+from emails.transports import Outcome, TransportError, make_transport
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,8 @@ def send_test(
     reader = SampleReader(email=to, first_name=name)
     message = sample_message(settings, publication, letter, reader)
     marked = dataclasses.replace(message, subject=f"[Test] {message.subject}")
-    assert settings.transport is not None
-    transport = make_transport(settings.transport, outbox_dir=settings.outbox_dir)
-    return transport.send([marked])[0]
+    transport = make_transport(settings)
+    try:
+        return transport.send(single(marked))[0]
+    except TransportError as error:
+        return Outcome(0, error=error)

@@ -186,9 +186,23 @@ def unsubscribe(session: Session, uid: str, channel: str, now: datetime) -> Subs
         return None
     if subscriber.status is SubscriberStatus.UNSUBSCRIBED:
         return subscriber
-    subscriber.status = SubscriberStatus.UNSUBSCRIBED
-    subscriber.unsubscribed_at = now
-    subscriber.unsubscribe_channel = channel
+    stop_mail(session, subscriber, SubscriberStatus.UNSUBSCRIBED, channel, now)
+    log.info("reader unsubscribed", extra={"subscriber": subscriber.id, "channel": channel})
+    return subscriber
+
+
+def stop_mail(
+    session: Session,
+    subscriber: Subscriber,
+    status: SubscriberStatus,
+    channel: str,
+    now: datetime,
+) -> None:
+    """End every course and list of a reader who left, bounced or complained, and skip
+    what is queued for them."""
+    subscriber.status = status
+    subscriber.unsubscribed_at = subscriber.unsubscribed_at or now
+    subscriber.unsubscribe_channel = subscriber.unsubscribe_channel or channel
     session.execute(
         update(Enrollment)
         .where(
@@ -205,7 +219,5 @@ def unsubscribe(session: Session, uid: str, channel: str, now: datetime) -> Subs
     session.execute(
         update(Delivery)
         .where(Delivery.subscriber_id == subscriber.id, Delivery.status == DeliveryStatus.QUEUED)
-        .values(status=DeliveryStatus.SKIPPED, last_error="unsubscribed", updated_at=now)
+        .values(status=DeliveryStatus.SKIPPED, last_error=str(status), updated_at=now)
     )
-    log.info("reader unsubscribed", extra={"subscriber": subscriber.id, "channel": channel})
-    return subscriber

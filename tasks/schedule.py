@@ -32,7 +32,7 @@ from core.models import (
 )
 from courses.cadence import first_at_once, next_days_window, window_start_after
 from courses.model import Catalog, Course, Lesson
-from tasks import broadcasts
+from tasks import broadcasts, recovery
 from tasks import enrollments as enrollments_api
 from tasks.daily_cap import DailyCap
 from tasks.plan import due_of
@@ -60,13 +60,19 @@ class TickReport:
     deferred: int = 0  # found due outside their send window: moved to the next one
     capped: int = 0  # the reader had their letters for today: moved to tomorrow
     requeued: int = 0
+    in_doubt: int = 0  # in flight when their worker stopped: now unknown, for events to settle
+    resent: int = 0  # unknown, and no event came in time: queued again
     seconds: float = 0.0
     # Delivery ids to send, grouped by (course, lesson) so each batch renders once.
     batches: dict[tuple[str, str], list[int]] = field(default_factory=lambda: defaultdict(list))
 
 
 def tick(
-    catalog: Catalog, now: datetime, batch_size: int = BATCH_SIZE, daily_cap: int = 1
+    catalog: Catalog,
+    now: datetime,
+    batch_size: int = BATCH_SIZE,
+    daily_cap: int = 1,
+    resend_unknown_after: timedelta = timedelta(hours=25),
 ) -> TickReport:
     """Claim every enrollment due at `now`, in batches of committed work."""
     started = time.perf_counter()
@@ -92,6 +98,11 @@ def tick(
             break
     with session_scope() as session:
         report.requeued = _requeue_stale(session, now, report)
+        report.in_doubt = recovery.doubt_in_flight(session, now)
+        resent = recovery.resend_unknown(session, now, resend_unknown_after)
+        for delivery_id, group in resent:
+            report.batches[("resend", group)].append(delivery_id)
+        report.resent = len(resent)
     report.seconds = time.perf_counter() - started
     return report
 

@@ -1,19 +1,29 @@
-"""Send deliveries: claim, re-check, render once, personalise, send, record.
+"""Send deliveries: claim, re-check, render once, send a batch, record.
 
-Each delivery is claimed (status `sending` with a lease) before anything is sent, so a
-duplicated queue message finds nothing to claim. The reader is re-checked after the
-claim: an unsubscribe that landed a moment ago still stops the mail.
+A delivery moves queued -> sending (claimed, with a lease) -> in_flight (its request is
+under way) -> sent, failed or back to queued. Each step is a conditional UPDATE, so a
+duplicated queue message finds nothing to claim, and a worker that dies leaves a trail
+that says what it did: a `sending` delivery whose lease ran out was never handed to the
+provider and is claimed again; an `in_flight` one may have been, and becomes `unknown`
+until the provider's events say (tasks/events.py).
+
+The reader is re-checked after the claim: an unsubscribe that landed a moment ago still
+stops the mail. Everything is read and written a batch at a time, never a row at a time.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Sequence
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy.orm import Session
 
 from core.config import Settings
 from core.db import session_scope
@@ -23,15 +33,17 @@ from core.models import (
     Delivery,
     DeliveryKind,
     DeliveryStatus,
+    Enrollment,
     EnrollmentState,
     Membership,
+    Subscriber,
     SubscriberStatus,
     Suppression,
 )
 from core.tokens import Purpose, Signer
 from courses.model import Catalog, Course, Letter, Publication
-from emails.headers import list_headers
-from emails.message import Message, from_publication
+from emails.batch import Batch, Recipient
+from emails.headers import list_id, unsubscribe_headers
 from emails.render import (
     PREFERENCES_URL,
     UNSUBSCRIBE_URL,
@@ -41,6 +53,7 @@ from emails.render import (
     render_confirmation,
 )
 from emails.transports import Outcome, Transport, TransportError
+from tasks.rate_limit import SendRate
 from tasks.readers import CONFIRMABLE
 from tasks.switches import sending_stopped
 
@@ -57,7 +70,49 @@ class SendReport:
     failed: list[int] = field(default_factory=list)
     retry: list[int] = field(default_factory=list)  # transient errors: send these again later
     held: list[int] = field(default_factory=list)  # sending is stopped: left queued
+    unknown: list[int] = field(default_factory=list)  # no answer came: the provider's events say
     retry_after: float | None = None
+
+    def wait_at_least(self, seconds: float | None) -> None:
+        if seconds:
+            self.retry_after = max(self.retry_after or 0.0, seconds)
+
+
+@dataclass(frozen=True)
+class Row:
+    """What sending one delivery needs to know, read for a whole batch in one query."""
+
+    id: int
+    kind: DeliveryKind
+    subscriber_id: int
+    broadcast_id: int | None
+    lesson: str | None
+    uid: str
+    email: str
+    first_name: str | None
+    reader_status: SubscriberStatus
+    enrollment_state: EnrollmentState | None
+    course: str | None
+
+
+_ROWS = (
+    select(
+        Delivery.id,
+        Delivery.kind,
+        Delivery.subscriber_id,
+        Delivery.broadcast_id,
+        Delivery.lesson,
+        Subscriber.uid,
+        Subscriber.email,
+        Subscriber.first_name,
+        Subscriber.status,
+        Enrollment.state,
+        Enrollment.course,
+    )
+    .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+    .outerjoin(Enrollment, Enrollment.id == Delivery.enrollment_id)
+    .order_by(Delivery.id)
+)
 
 
 @dataclass(frozen=True)
@@ -65,6 +120,7 @@ class Sender:
     settings: Settings
     catalog: Catalog
     transport: Transport
+    rate: SendRate | None = None
 
     @property
     def signer(self) -> Signer:
@@ -72,144 +128,165 @@ class Sender:
 
     def send(self, delivery_ids: Sequence[int], now: datetime) -> SendReport:
         report = SendReport()
+        lease = now + LEASE
         with session_scope() as session:
             if sending_stopped(session) is not None:
                 # Left queued; the first tick after sending resumes queues them again.
                 report.held = list(delivery_ids)
                 return report
-            claimed = claim(session, delivery_ids, now)
+            claimed = claim(session, delivery_ids, now, lease)
         if not claimed:
             return report
         with session_scope() as session:
-            messages = self._compose(session, claimed, now, report)
-        outcomes = self._transmit(list(messages.values()))
-        with session_scope() as session:
-            for delivery_id, outcome in zip(messages, outcomes, strict=True):
-                record(session, delivery_id, outcome, now, report)
+            batches = self._compose(session, claimed, now, report)
+        for batch in batches:
+            for part in batch.split(self.transport.batch_size):
+                self._send(part, now, lease, report)
         return report
 
     def _compose(
         self, session: Session, ids: list[int], now: datetime, report: SendReport
-    ) -> dict[int, Message]:
-        query = (
-            select(Delivery)
-            .where(Delivery.id.in_(ids))
-            .options(joinedload(Delivery.subscriber), joinedload(Delivery.enrollment))
-            .order_by(Delivery.id)
-        )
-        messages: dict[int, Message] = {}
-        deliveries = list(session.scalars(query))
-        facts = _Facts.read(session, deliveries)
-        for delivery in deliveries:
-            reason = self._why_not(facts, delivery)
+    ) -> list[Batch]:
+        rows = [Row(*values) for values in session.execute(_ROWS.where(Delivery.id.in_(ids)))]
+        facts = _Facts.read(session, rows)
+        groups: dict[tuple[str, str], list[Row]] = defaultdict(list)
+        confirmations: list[Row] = []
+        skipped: dict[str, list[int]] = defaultdict(list)
+        for row in rows:
+            reason = self._why_not(facts, row)
             if reason:
-                _finish(delivery, DeliveryStatus.SKIPPED, now, reason)
-                report.skipped.append(delivery.id)
-                continue
+                skipped[reason].append(row.id)
+            elif row.kind is DeliveryKind.CONFIRMATION:
+                confirmations.append(row)
+            else:
+                groups[self._letter_key(facts, row)].append(row)
+        batches = [self._confirmation(row) for row in confirmations]
+        failed: dict[str, list[int]] = defaultdict(list)
+        for (publication_slug, letter_slug), members in groups.items():
             try:
-                message = self._message(facts, delivery)
+                publication, letter = self._find(publication_slug, letter_slug)
+                batches.append(self._batch(publication, letter, members))
             except (LookupError, LetterError) as error:
-                _finish(delivery, DeliveryStatus.FAILED, now, str(error))
-                report.failed.append(delivery.id)
-                continue
-            delivery.message_id = message.message_id
-            messages[delivery.id] = message
-        return messages
+                failed[str(error)].extend(row.id for row in members)
+        for reason, skipped_ids in skipped.items():
+            finish(session, skipped_ids, DeliveryStatus.SKIPPED, now, reason)
+            report.skipped.extend(skipped_ids)
+        for reason, failed_ids in failed.items():
+            finish(session, failed_ids, DeliveryStatus.FAILED, now, reason)
+            report.failed.extend(failed_ids)
+        return batches
 
-    def _why_not(self, facts: _Facts, delivery: Delivery) -> str | None:
+    def _why_not(self, facts: _Facts, row: Row) -> str | None:
         """Why this delivery must not go out now, or None if it may."""
-        subscriber = delivery.subscriber
-        if subscriber.email.lower() in facts.suppressed:
+        if row.email.lower() in facts.suppressed:
             return "suppressed"
-        if delivery.kind is DeliveryKind.CONFIRMATION:
-            return None if subscriber.status in CONFIRMABLE else f"reader is {subscriber.status}"
-        if subscriber.status is not SubscriberStatus.ACTIVE:
-            return f"reader is {subscriber.status}"
-        if delivery.kind is DeliveryKind.ISSUE:
-            broadcast = facts.broadcasts.get(delivery.broadcast_id or 0)
+        if row.kind is DeliveryKind.CONFIRMATION:
+            return None if row.reader_status in CONFIRMABLE else f"reader is {row.reader_status}"
+        if row.reader_status is not SubscriberStatus.ACTIVE:
+            return f"reader is {row.reader_status}"
+        if row.kind is DeliveryKind.ISSUE:
+            broadcast = facts.broadcasts.get(row.broadcast_id or 0)
             if broadcast is None:
                 return "broadcast is gone"
-            if (subscriber.id, broadcast.list) not in facts.members:
+            if (row.subscriber_id, broadcast.list) not in facts.members:
                 return f"reader left the list {broadcast.list}"
             return None
-        enrollment = delivery.enrollment
-        if enrollment is not None and enrollment.state is EnrollmentState.CANCELLED:
+        if row.enrollment_state is EnrollmentState.CANCELLED:
             return "enrollment cancelled"
-        if enrollment is not None and self._course(enrollment.course) is None:
-            return f"course {enrollment.course} is gone"
+        if row.course is not None and self.catalog.get(row.course) is None:
+            return f"course {row.course} is gone"
         return None
 
-    def _course(self, slug: str) -> Course | None:
-        return self.catalog.get(slug)
+    def _letter_key(self, facts: _Facts, row: Row) -> tuple[str, str]:
+        """(publication, letter) slugs of what a lesson or issue delivery sends."""
+        if row.kind is DeliveryKind.ISSUE:
+            publication, _, issue = facts.broadcasts[row.broadcast_id or 0].issue.partition("/")
+            return publication, issue
+        return row.course or "", row.lesson or ""
+
+    def _find(self, publication_slug: str, letter_slug: str) -> tuple[Publication, Letter]:
+        """The lesson or issue to send; LookupError if it is no longer there."""
+        course = self.catalog.get(publication_slug)
+        if course is None:  # a newsletter's issue
+            return self.catalog.letter(f"{publication_slug}/{letter_slug}")
+        lesson = course.lesson(letter_slug)
+        if lesson is None:
+            raise LookupError(f"lesson {letter_slug} is no longer in {course.slug}")
+        return course, lesson
+
+    def _batch(self, publication: Publication, letter: Letter, rows: list[Row]) -> Batch:
+        base_url = self.settings.base_url
+        rendered = render(publication, letter, base_url)  # cached: once per letter
+        signer = self.signer
+        recipients = []
+        for row in rows:
+            unsubscribe = link(base_url, signer, Purpose.UNSUBSCRIBE, row.uid)
+            values = {
+                UNSUBSCRIBE_URL: unsubscribe,
+                PREFERENCES_URL: link(base_url, signer, Purpose.PREFERENCES, row.uid),
+                "first_name": row.first_name,
+            }
+            recipients.append(
+                Recipient(
+                    key=row.id,
+                    to=row.email,
+                    to_name=row.first_name,
+                    values=values,
+                    headers=unsubscribe_headers(unsubscribe),
+                    tags=_tags(row),
+                )
+            )
+        return self._envelope(publication, rendered, recipients, letter.slug)
+
+    def _confirmation(self, row: Row) -> Batch:
+        course = self._signup_course()
+        url = link(self.settings.base_url, self.signer, Purpose.CONFIRM, row.uid)
+        letter = render_confirmation(course, self.settings.base_url, url)
+        recipient = Recipient(key=row.id, to=row.email, to_name=row.first_name, tags=_tags(row))
+        return self._envelope(course, letter, [recipient], "confirmation")
+
+    def _envelope(
+        self, publication: Publication, letter: Rendered, recipients: list[Recipient], name: str
+    ) -> Batch:
+        return Batch(
+            from_email=publication.from_email,
+            from_name=publication.from_name,
+            reply_to=publication.reply_to,
+            letter=letter,
+            recipients=recipients,
+            headers=list_id(publication.title, publication.slug, self.settings.host),
+            categories=(publication.slug, f"{publication.slug}/{name}"),
+        )
 
     def _signup_course(self) -> Course:
         offered = self.catalog.offered_on_signup()
         return offered[0] if offered else next(iter(self.catalog.courses.values()))
 
-    def _message(self, facts: _Facts, delivery: Delivery) -> Message:
-        subscriber = delivery.subscriber
-        base_url = self.settings.base_url
-        if delivery.kind is DeliveryKind.CONFIRMATION:
-            course = self._signup_course()
-            url = link(base_url, self.signer, Purpose.CONFIRM, subscriber.uid)
-            letter = render_confirmation(course, base_url, url)
-            return self._envelope(delivery, course, letter, letter.html, letter.text, {})
-        publication, letter = self._letter(facts, delivery)
-        rendered = render(publication, letter, base_url)  # cached: once per letter
-        unsubscribe = link(base_url, self.signer, Purpose.UNSUBSCRIBE, subscriber.uid)
-        html, text = rendered.for_reader(
-            {
-                UNSUBSCRIBE_URL: unsubscribe,
-                PREFERENCES_URL: link(base_url, self.signer, Purpose.PREFERENCES, subscriber.uid),
-                "first_name": subscriber.first_name,
-            }
-        )
-        headers = list_headers(publication.title, publication.slug, self.settings.host, unsubscribe)
-        return self._envelope(delivery, publication, rendered, html, text, headers)
+    def _send(self, batch: Batch, now: datetime, lease: datetime, report: SendReport) -> None:
+        """Wait for the batch's turn, mark it in flight, send it, record what came of it."""
+        ids = [recipient.key for recipient in batch.recipients]
+        if self.rate is not None:
+            turn = self.rate.reserve(len(ids))
+            if not turn.granted:
+                with session_scope() as session:
+                    finish(session, ids, DeliveryStatus.QUEUED, now, None, attempt_back=True)
+                report.retry.extend(ids)
+                report.wait_at_least(turn.wait)
+                return
+            time.sleep(turn.wait)
+        with session_scope() as session:
+            flying = take_off(session, ids, lease, batch.letter.content_hash, now)
+        if len(flying) < len(ids):  # our lease ran out and another worker took some over
+            kept = [recipient for recipient in batch.recipients if recipient.key in flying]
+            batch = dataclasses.replace(batch, recipients=kept)
+        outcomes = transmit(self.transport, batch)
+        with session_scope() as session:
+            record(session, outcomes, now, report)
 
-    def _letter(self, facts: _Facts, delivery: Delivery) -> tuple[Publication, Letter]:
-        """The lesson or issue a delivery sends; LookupError if it is no longer there."""
-        if delivery.kind is DeliveryKind.ISSUE:
-            broadcast = facts.broadcasts.get(delivery.broadcast_id or 0)
-            if broadcast is None:
-                raise LookupError("its broadcast is gone")
-            return self.catalog.letter(broadcast.issue)
-        assert delivery.enrollment is not None
-        assert delivery.lesson is not None
-        course = self.catalog[delivery.enrollment.course]
-        lesson = course.lesson(delivery.lesson)
-        if lesson is None:
-            raise LookupError(f"lesson {delivery.lesson} is no longer in {course.slug}")
-        return course, lesson
 
-    def _envelope(
-        self,
-        delivery: Delivery,
-        publication: Publication,
-        letter: Rendered,
-        html: str,
-        text: str,
-        headers: dict[str, str],
-    ) -> Message:
-        delivery.content_hash = letter.content_hash
-        return from_publication(
-            publication,
-            to=delivery.subscriber.email,
-            to_name=delivery.subscriber.first_name,
-            subject=letter.subject,
-            html=html,
-            text=text,
-            headers=headers,
-            tags={"tend_delivery": str(delivery.id), "tend_kind": str(delivery.kind)},
-        )
-
-    def _transmit(self, messages: list[Message]) -> list[Outcome]:
-        if not messages:
-            return []
-        try:
-            return self.transport.send(messages)
-        except TransportError as error:
-            return [Outcome(message, error=error) for message in messages]
+def _tags(row: Row) -> dict[str, str]:
+    # Namespaced, and never an address: SendGrid keeps custom args as non-personal data.
+    return {"tend_delivery": str(row.id), "tend_kind": str(row.kind)}
 
 
 @dataclass(frozen=True)
@@ -221,8 +298,8 @@ class _Facts:
     members: set[tuple[int, str]]  # (reader, list) for each list a reader is on
 
     @classmethod
-    def read(cls, session: Session, deliveries: list[Delivery]) -> _Facts:
-        emails = {delivery.subscriber.email.lower() for delivery in deliveries}
+    def read(cls, session: Session, rows: list[Row]) -> _Facts:
+        emails = {row.email.lower() for row in rows}
         suppressed = set(
             session.scalars(
                 select(func.lower(Suppression.email)).where(
@@ -230,24 +307,22 @@ class _Facts:
                 )
             )
         )
-        issue_ids = {d.broadcast_id for d in deliveries if d.broadcast_id is not None}
+        issue_ids = {row.broadcast_id for row in rows if row.broadcast_id is not None}
         broadcasts = {
             broadcast.id: broadcast
             for broadcast in session.scalars(select(Broadcast).where(Broadcast.id.in_(issue_ids)))
         }
-        readers = {d.subscriber_id for d in deliveries if d.broadcast_id is not None}
-        members = {
-            (reader, name)
-            for reader, name in session.execute(
-                select(Membership.subscriber_id, Membership.list).where(
-                    Membership.subscriber_id.in_(readers), Membership.left_at.is_(None)
-                )
+        readers = {row.subscriber_id for row in rows if row.broadcast_id is not None}
+        members = set()
+        if readers:
+            query = select(Membership.subscriber_id, Membership.list).where(
+                Membership.subscriber_id.in_(readers), Membership.left_at.is_(None)
             )
-        }
+            members = {(reader, name) for reader, name in session.execute(query)}
         return cls(suppressed, broadcasts, members)
 
 
-def claim(session: Session, ids: Sequence[int], now: datetime) -> list[int]:
+def claim(session: Session, ids: Sequence[int], now: datetime, lease: datetime) -> list[int]:
     """Take the deliveries no one else holds; return the ids this worker now owns."""
     claimable = or_(
         Delivery.status == DeliveryStatus.QUEUED,
@@ -258,7 +333,7 @@ def claim(session: Session, ids: Sequence[int], now: datetime) -> list[int]:
         .where(Delivery.id.in_(list(ids)), claimable)
         .values(
             status=DeliveryStatus.SENDING,
-            lease_until=now + LEASE,
+            lease_until=lease,
             attempts=Delivery.attempts + 1,
             updated_at=now,
         )
@@ -268,29 +343,146 @@ def claim(session: Session, ids: Sequence[int], now: datetime) -> list[int]:
     return sorted(row.id for row in rows)
 
 
-def record(
-    session: Session, delivery_id: int, outcome: Outcome, now: datetime, report: SendReport
+def take_off(
+    session: Session, ids: Sequence[int], lease: datetime, content_hash: str, now: datetime
+) -> set[int]:
+    """Mark claimed deliveries in flight, just before their request: from here on a crash
+    leaves them in doubt rather than free to send again. Only our own claims move."""
+    rows = session.execute(
+        update(Delivery)
+        .where(
+            Delivery.id.in_(list(ids)),
+            Delivery.status == DeliveryStatus.SENDING,
+            Delivery.lease_until == lease,
+        )
+        .values(status=DeliveryStatus.IN_FLIGHT, content_hash=content_hash, updated_at=now)
+        .returning(Delivery.id)
+        .execution_options(synchronize_session=False)
+    )
+    return {row.id for row in rows}
+
+
+def transmit(transport: Transport, batch: Batch) -> list[Outcome]:
+    if not batch.recipients:
+        return []
+    try:
+        return transport.send(batch)
+    except TransportError as error:
+        return [Outcome(recipient.key, error=error) for recipient in batch.recipients]
+
+
+def record(session: Session, outcomes: list[Outcome], now: datetime, report: SendReport) -> None:
+    """Write what came of a batch: a few statements, whatever its size."""
+    accepted = [outcome for outcome in outcomes if outcome.error is None]
+    _record_sent(session, accepted, now)
+    report.sent.extend(outcome.key for outcome in accepted)
+    failures = [outcome for outcome in outcomes if outcome.error is not None]
+    if not failures:
+        return
+    query = select(Delivery.id, Delivery.attempts).where(
+        Delivery.id.in_([outcome.key for outcome in failures])
+    )
+    attempts = dict(session.execute(query).all())
+    # A whole batch usually fails the same way: one statement per (status, error).
+    moves: dict[tuple[DeliveryStatus, str], list[int]] = defaultdict(list)
+    for outcome in failures:
+        error = outcome.error
+        assert error is not None
+        if error.ambiguous:
+            status, bucket = DeliveryStatus.UNKNOWN, report.unknown
+        elif error.permanent or attempts.get(outcome.key, 0) >= MAX_ATTEMPTS:
+            status, bucket = DeliveryStatus.FAILED, report.failed
+        else:
+            status, bucket = DeliveryStatus.QUEUED, report.retry
+            report.wait_at_least(error.retry_after)
+        moves[(status, str(error))].append(outcome.key)
+        bucket.append(outcome.key)
+    for (status, message), ids in moves.items():
+        finish(session, ids, status, now, message, was=DeliveryStatus.IN_FLIGHT)
+        if status is not DeliveryStatus.QUEUED:
+            log.warning(
+                "%d deliveries %s: %s",
+                len(ids),
+                status,
+                message,
+                extra={"count": len(ids), "status": str(status)},
+            )
+
+
+_SENT_ONE = (
+    update(Delivery)
+    .where(Delivery.id == bindparam("key"), Delivery.status == DeliveryStatus.IN_FLIGHT)
+    .values(
+        status=DeliveryStatus.SENT,
+        provider_message_id=bindparam("provider_id"),
+        message_id=bindparam("message_id"),
+        sent_at=bindparam("now"),
+        lease_until=None,
+        last_error=None,
+        updated_at=bindparam("now"),
+    )
+)
+
+
+def _record_sent(session: Session, accepted: list[Outcome], now: datetime) -> None:
+    # Only deliveries still in flight move: an event may have settled one already.
+    if not accepted:
+        return
+    shared = {outcome.provider_id for outcome in accepted}
+    if len(shared) == 1 and all(outcome.message_id is None for outcome in accepted):
+        # SendGrid: one id for the whole request, one statement for the whole batch.
+        session.execute(
+            update(Delivery)
+            .where(
+                Delivery.id.in_([outcome.key for outcome in accepted]),
+                Delivery.status == DeliveryStatus.IN_FLIGHT,
+            )
+            .values(
+                status=DeliveryStatus.SENT,
+                provider_message_id=shared.pop(),
+                sent_at=now,
+                lease_until=None,
+                last_error=None,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return
+    session.connection().execute(
+        _SENT_ONE,
+        [
+            {
+                "key": outcome.key,
+                "provider_id": outcome.provider_id,
+                "message_id": outcome.message_id,
+                "now": now,
+            }
+            for outcome in accepted
+        ],
+    )
+
+
+def finish(
+    session: Session,
+    ids: Iterable[int],
+    status: DeliveryStatus,
+    now: datetime,
+    error: str | None,
+    *,
+    was: DeliveryStatus | None = None,
+    attempt_back: bool = False,
 ) -> None:
-    delivery = session.get(Delivery, delivery_id)
-    assert delivery is not None
-    error = outcome.error
-    if error is None:
-        delivery.provider_message_id = outcome.provider_id
-        delivery.sent_at = now
-        _finish(delivery, DeliveryStatus.SENT, now, None)
-        report.sent.append(delivery_id)
-    elif error.permanent or delivery.attempts >= MAX_ATTEMPTS:
-        _finish(delivery, DeliveryStatus.FAILED, now, str(error))
-        report.failed.append(delivery_id)
-        log.warning("delivery failed", extra={"delivery": delivery_id, "error": str(error)})
-    else:
-        _finish(delivery, DeliveryStatus.QUEUED, now, str(error))
-        report.retry.append(delivery_id)
-        report.retry_after = max(report.retry_after or 0, error.retry_after or 0) or None
-
-
-def _finish(delivery: Delivery, status: DeliveryStatus, now: datetime, error: str | None) -> None:
-    delivery.status = status
-    delivery.lease_until = None
-    delivery.last_error = error
-    delivery.updated_at = now
+    """Move deliveries to `status` and let go of their lease (all of them, or only those
+    still in status `was`)."""
+    values: dict[str, Any] = {
+        "status": status,
+        "lease_until": None,
+        "last_error": error,
+        "updated_at": now,
+    }
+    if attempt_back:  # never tried: a wait for our turn is not an attempt
+        values["attempts"] = Delivery.attempts - 1
+    query = update(Delivery).where(Delivery.id.in_(list(ids)))
+    if was is not None:
+        query = query.where(Delivery.status == was)
+    session.execute(query.values(**values).execution_options(synchronize_session=False))

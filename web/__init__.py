@@ -6,7 +6,7 @@ from flask import Flask
 
 from core.config import Settings, get_settings
 from tasks.catalog import get_catalog
-from web import author, errors, leave, preferences, signup
+from web import author, errors, hooks, leave, preferences, signup
 from web.security import csrf
 
 
@@ -29,5 +29,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(leave.bp)
     app.register_blueprint(preferences.bp)
     app.register_blueprint(author.bp)
+    app.register_blueprint(hooks.bp)
     errors.init_app(app)
     return app

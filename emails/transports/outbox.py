@@ -4,33 +4,33 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 
 from core.clock import utcnow
-from emails.message import Message
+from emails.batch import Batch, Recipient
 from emails.transports.base import Outcome, TransportError
 
 
 class OutboxTransport:
     name = "outbox"
+    batch_size = 1000
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    def send(self, messages: Sequence[Message]) -> list[Outcome]:
+    def send(self, batch: Batch) -> list[Outcome]:
         self.directory.mkdir(parents=True, exist_ok=True)
-        return [self._write(message) for message in messages]
+        return [self._write(batch, recipient) for recipient in batch.recipients]
 
-    def _write(self, message: Message) -> Outcome:
-        mime = message.to_mime()
+    def _write(self, batch: Batch, recipient: Recipient) -> Outcome:
+        mime = batch.message(recipient).to_mime()
         local_id = str(mime["Message-ID"]).strip("<>").partition("@")[0]
         name = f"{utcnow():%Y%m%dT%H%M%S%f}-{local_id}.eml"
         try:
             _write_atomically(self.directory / name, mime.as_bytes())
         except OSError as error:
-            return Outcome(message, error=TransportError(str(error), permanent=False))
-        return Outcome(message, provider_id=name)
+            return Outcome(recipient.key, error=TransportError(str(error), permanent=False))
+        return Outcome(recipient.key, provider_id=name, message_id=str(mime["Message-ID"]))
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

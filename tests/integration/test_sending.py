@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +11,7 @@ from core.config import Settings
 from core.db import session_scope
 from core.models import Delivery, DeliveryStatus, Suppression
 from courses.model import Catalog
-from emails.message import Message
+from emails.batch import Batch
 from emails.transports import OutboxTransport, Outcome, TransportError
 from tasks import readers, schedule
 from tasks.sending import MAX_ATTEMPTS, Sender
@@ -28,10 +27,11 @@ class FailingTransport:
 
     error: TransportError
     name: str = "failing"
+    batch_size: int = 1000
     calls: list[int] = field(default_factory=list)
 
-    def send(self, messages: Sequence[Message]) -> list[Outcome]:
-        self.calls.append(len(messages))
+    def send(self, batch: Batch) -> list[Outcome]:
+        self.calls.append(len(batch.recipients))
         raise self.error
 
 

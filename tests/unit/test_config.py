@@ -192,7 +192,7 @@ def test_a_bad_base_url_is_named_with_its_value_and_the_reason(
     message = settings_error(monkeypatch, TEND_BASE_URL=given)
 
     assert message.startswith(
-        f"Tend cannot start, a setting is wrong:\n  TEND_BASE_URL={given!r}: Value error, {why}"
+        f"Tend cannot start, a setting is wrong:\n  TEND_BASE_URL={given!r}: {why}"
     )
     assert message.count("\n") == 1
 
@@ -223,7 +223,7 @@ def test_a_short_secret_key_is_rejected_without_showing_it(
 
     assert message == (
         "Tend cannot start, a setting is wrong:\n"
-        "  TEND_SECRET_KEY: Value error, each key must be at least 32 characters"
+        "  TEND_SECRET_KEY: each key must be at least 32 characters"
     )
     for key in value.split(","):
         assert key not in message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import os
 import re
@@ -13,6 +14,8 @@ from pathlib import Path
 import pytest
 import time_machine
 
+from core.config import Settings
+from emails.batch import Batch, single
 from emails.headers import list_headers
 from emails.message import Message, new_message_id
 from emails.transports import OutboxTransport, make_transport
@@ -200,6 +203,14 @@ def test_a_real_length_unsubscribe_link_goes_out_verbatim() -> None:
 # OutboxTransport
 
 
+def batch_of(messages: list[Message]) -> Batch:
+    """Finished messages of one letter as one batch, keyed by their position."""
+    batches = [single(message, key=number) for number, message in enumerate(messages)]
+    first = batches[0] if batches else single(make_message())
+    recipients = [recipient for batch in batches for recipient in batch.recipients]
+    return dataclasses.replace(first, recipients=recipients)
+
+
 def test_the_outbox_writes_one_eml_file_per_message_that_parses_back(tmp_path: Path) -> None:
     outbox = tmp_path / "outbox"
     messages = [
@@ -210,12 +221,16 @@ def test_the_outbox_writes_one_eml_file_per_message_that_parses_back(tmp_path: P
     ]
 
     with time_machine.travel(NOON, tick=False):
-        outcomes = OutboxTransport(outbox).send(messages)
+        outcomes = OutboxTransport(outbox).send(batch_of(messages))
 
     names = ["20250309T120000000000-one.eml", "20250309T120000000000-two.eml"]
     assert sorted(path.name for path in outbox.iterdir()) == names
     assert [outcome.provider_id for outcome in outcomes] == names
-    assert [outcome.message for outcome in outcomes] == messages
+    assert [outcome.key for outcome in outcomes] == [0, 1]
+    assert [outcome.message_id for outcome in outcomes] == [
+        "<one@example.org>",
+        "<two@example.org>",
+    ]
     assert all(outcome.accepted and outcome.error is None for outcome in outcomes)
 
     first = parse((outbox / names[0]).read_bytes())
@@ -229,7 +244,7 @@ def test_the_outbox_writes_one_eml_file_per_message_that_parses_back(tmp_path: P
 
 def test_the_outbox_leaves_no_temporary_files(tmp_path: Path) -> None:
     OutboxTransport(tmp_path).send(
-        [make_message(message_id=f"<m{n}@example.org>") for n in range(3)]
+        batch_of([make_message(message_id=f"<m{n}@example.org>") for n in range(3)])
     )
 
     assert not list(tmp_path.glob("*.part"))
@@ -237,7 +252,7 @@ def test_the_outbox_leaves_no_temporary_files(tmp_path: Path) -> None:
 
 
 def test_the_outbox_sends_nothing_for_an_empty_batch(tmp_path: Path) -> None:
-    assert OutboxTransport(tmp_path / "outbox").send([]) == []
+    assert OutboxTransport(tmp_path / "outbox").send(batch_of([])) == []
     assert list((tmp_path / "outbox").iterdir()) == []
 
 
@@ -250,22 +265,23 @@ def test_a_failed_outbox_write_is_a_transient_error_and_cleans_up(
     monkeypatch.setattr(os, "replace", no_room)
     message = make_message()
 
-    [outcome] = OutboxTransport(tmp_path).send([message])
+    [outcome] = OutboxTransport(tmp_path).send(single(message, key=7))
 
     assert not outcome.accepted
     assert outcome.provider_id is None
-    assert outcome.message is message
+    assert outcome.key == 7
     assert outcome.error is not None
     assert outcome.error.permanent is False
     assert "No space left on device" in str(outcome.error)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_outbox_is_the_only_transport_this_version_has(tmp_path: Path) -> None:
-    transport = make_transport("outbox", outbox_dir=tmp_path)
+def test_the_transport_setting_picks_the_transport(tmp_path: Path) -> None:
+    outbox = make_transport(Settings(TEND_TRANSPORT="outbox", TEND_DATA_DIR=str(tmp_path)))
+    sendgrid = make_transport(Settings(TEND_TRANSPORT="sendgrid", SENDGRID_API_KEY="SG.k"))
+    smtp = make_transport(Settings(TEND_TRANSPORT="smtp", SMTP_URL="smtp://127.0.0.1:2525"))
 
-    assert isinstance(transport, OutboxTransport)
-    assert transport.name == "outbox"
-    assert transport.directory == tmp_path
-    with pytest.raises(ValueError, match="TEND_TRANSPORT=sendgrid is not available"):
-        make_transport("sendgrid", outbox_dir=tmp_path)
+    assert isinstance(outbox, OutboxTransport)
+    assert outbox.directory == tmp_path / "outbox"
+    assert (sendgrid.name, sendgrid.batch_size) == ("sendgrid", 1000)
+    assert smtp.name == "smtp"
