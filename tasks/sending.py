@@ -26,7 +26,7 @@ from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.config import Settings
-from core.db import session_scope
+from core.db import among, session_scope
 from core.links import link
 from core.models import (
     Broadcast,
@@ -147,7 +147,10 @@ class Sender:
     def _compose(
         self, session: Session, ids: list[int], now: datetime, report: SendReport
     ) -> list[Batch]:
-        rows = [Row(*values) for values in session.execute(_ROWS.where(Delivery.id.in_(ids)))]
+        rows = [
+            Row(*values)
+            for values in session.execute(_ROWS.where(among(session, Delivery.id, ids)))
+        ]
         facts = _Facts.read(session, rows)
         groups: dict[tuple[str, str], list[Row]] = defaultdict(list)
         confirmations: list[Row] = []
@@ -303,7 +306,7 @@ class _Facts:
         suppressed = set(
             session.scalars(
                 select(func.lower(Suppression.email)).where(
-                    func.lower(Suppression.email).in_(emails)
+                    among(session, func.lower(Suppression.email), emails)
                 )
             )
         )
@@ -316,7 +319,7 @@ class _Facts:
         members = set()
         if readers:
             query = select(Membership.subscriber_id, Membership.list).where(
-                Membership.subscriber_id.in_(readers), Membership.left_at.is_(None)
+                among(session, Membership.subscriber_id, readers), Membership.left_at.is_(None)
             )
             members = {(reader, name) for reader, name in session.execute(query)}
         return cls(suppressed, broadcasts, members)
@@ -330,7 +333,7 @@ def claim(session: Session, ids: Sequence[int], now: datetime, lease: datetime) 
     )
     rows = session.execute(
         update(Delivery)
-        .where(Delivery.id.in_(list(ids)), claimable)
+        .where(among(session, Delivery.id, ids), claimable)
         .values(
             status=DeliveryStatus.SENDING,
             lease_until=lease,
@@ -351,7 +354,7 @@ def take_off(
     rows = session.execute(
         update(Delivery)
         .where(
-            Delivery.id.in_(list(ids)),
+            among(session, Delivery.id, ids),
             Delivery.status == DeliveryStatus.SENDING,
             Delivery.lease_until == lease,
         )
@@ -380,7 +383,7 @@ def record(session: Session, outcomes: list[Outcome], now: datetime, report: Sen
     if not failures:
         return
     query = select(Delivery.id, Delivery.attempts).where(
-        Delivery.id.in_([outcome.key for outcome in failures])
+        among(session, Delivery.id, [outcome.key for outcome in failures])
     )
     attempts = dict(session.execute(query).all())
     # A whole batch usually fails the same way: one statement per (status, error).
@@ -434,7 +437,7 @@ def _record_sent(session: Session, accepted: list[Outcome], now: datetime) -> No
         session.execute(
             update(Delivery)
             .where(
-                Delivery.id.in_([outcome.key for outcome in accepted]),
+                among(session, Delivery.id, [outcome.key for outcome in accepted]),
                 Delivery.status == DeliveryStatus.IN_FLIGHT,
             )
             .values(
@@ -482,7 +485,7 @@ def finish(
     }
     if attempt_back:  # never tried: a wait for our turn is not an attempt
         values["attempts"] = Delivery.attempts - 1
-    query = update(Delivery).where(Delivery.id.in_(list(ids)))
+    query = update(Delivery).where(among(session, Delivery.id, list(ids)))
     if was is not None:
         query = query.where(Delivery.status == was)
     session.execute(query.values(**values).execution_options(synchronize_session=False))

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from itsdangerous import URLSafeTimedSerializer
+from itsdangerous import TimestampSigner
 
 from core.tokens import LIFETIMES, Purpose, Signer, TokenError
 
@@ -96,9 +96,9 @@ def test_a_token_signed_with_another_key_is_invalid() -> None:
     assert reason(Signer([NEW_KEY]), Purpose.UNSUBSCRIBE, token) == "invalid"
 
 
-def test_a_signed_value_that_is_not_a_uid_string_is_invalid() -> None:
-    # Signed with the right key and salt, but carrying a number: not something Tend made.
-    token = URLSafeTimedSerializer([NEW_KEY], salt="tend.confirm").dumps(12345)
+def test_a_signed_value_that_is_not_a_uid_is_invalid() -> None:
+    # Signed with the right key and salt, but carrying what no uid is: not Tend's.
+    token = TimestampSigner([NEW_KEY], salt="tend.confirm").sign("a uid? <no>").decode()
 
     assert reason(Signer([NEW_KEY]), Purpose.CONFIRM, token) == "invalid"
 
