@@ -12,15 +12,23 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_for(check: Callable[[], T], timeout: float, what: str, interval: float = 0.1) -> T:
-    """Poll `check` until it returns something truthy; fail with `what` after `timeout` s."""
+def wait_for(
+    check: Callable[[], T],
+    timeout: float,
+    what: str,
+    interval: float = 0.1,
+    message: Callable[[], object] | None = None,
+) -> T:
+    """Poll `check` until it returns something truthy; fail with `what` after `timeout` s
+    (and what `message` says of the state of things then)."""
     deadline = time.monotonic() + timeout
     while True:
         result = check()
         if result:
             return result
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+            state = f" (then: {message()})" if message else ""
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{state}")
         time.sleep(interval)
 
 

@@ -15,9 +15,11 @@ from tests.support.processes import stop, wait_for_log
 
 
 @contextmanager
-def celery(*arguments: str) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+def celery(
+    *arguments: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
     """Run `celery -A tasks.worker ARGUMENTS...` until the block ends; its output goes to a
-    log file."""
+    log file. `env` adds to (or overrides) this process's environment."""
     log = Path(tempfile.mkstemp(prefix="tend-celery-", suffix=".log")[1])
     command = [sys.executable, "-m", "celery", "-A", "tasks.worker", *arguments]
     with log.open("wb") as output:
@@ -25,7 +27,7 @@ def celery(*arguments: str) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
             command,
             stdout=output,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
     try:
         yield process, log
@@ -33,11 +35,23 @@ def celery(*arguments: str) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
         stop(process, signal.SIGTERM, grace=20)
 
 
+WORKER_OPTIONS = ["--pool", "solo", "--loglevel", "INFO", "--without-mingle",
+                  "--without-gossip", "--without-heartbeat"]  # fmt: skip
+
+
 @contextmanager
 def celery_worker(name: str = "tend-test", timeout: float = 60.0) -> Iterator[Path]:
     """A worker, once it is ready; yields its log file."""
-    options = ["--pool", "solo", "--loglevel", "INFO", "--without-mingle", "--without-gossip",
-               "--without-heartbeat", "--hostname", f"{name}@%h"]  # fmt: skip
-    with celery("worker", *options) as (process, log):
-        wait_for_log(process, log, [b" ready."], timeout, "the Celery worker")
+    with running_worker(name, timeout) as (_process, log):
         yield log
+
+
+@contextmanager
+def running_worker(
+    name: str = "tend-test", timeout: float = 60.0, env: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """A worker (one process: a SIGKILL takes the task it runs with it), once it is ready."""
+    options = [*WORKER_OPTIONS, "--hostname", f"{name}@%h"]
+    with celery("worker", *options, env=env) as (process, log):
+        wait_for_log(process, log, [b" ready."], timeout, "the Celery worker")
+        yield process, log

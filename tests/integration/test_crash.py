@@ -1,0 +1,132 @@
+"""A worker killed with SIGKILL in the middle of a 5,000-reader send, then restarted:
+every reader gets exactly one email at the SendGrid stand-in.
+
+Real parts throughout: a Celery worker process, the broker, the database, the stand-in
+(which posts signed `processed` events for what it accepted, as SendGrid does), and
+Tend's web app serving the event webhook on loopback.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+from werkzeug.serving import make_server
+
+from core.clock import utcnow
+from core.config import Settings
+from core.db import session_scope
+from core.models import Delivery, DeliveryStatus
+from courses.model import Catalog
+from tasks import jobs, schedule
+from tasks.sending import LEASE
+from tests.support.processes import wait_for
+from tests.support.readers import many_due
+from tests.support.sendgrid_standin import SendGridStandIn
+from tests.support.worker import running_worker
+from web import create_app
+
+pytestmark = pytest.mark.worker
+
+READERS = 5000
+KEY = "SG.crash"
+
+
+@contextmanager
+def webhook_server(settings: Settings, public_key: str) -> Iterator[str]:
+    """Tend's web app on a loopback port, taking signed events; yields the hook's URL."""
+    app = create_app(settings.model_copy(update={"sendgrid_webhook_public_key": public_key}))
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/hooks/sendgrid"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+def statuses() -> dict[DeliveryStatus, int]:
+    with session_scope() as session:
+        query = select(Delivery.status, func.count()).group_by(Delivery.status)
+        return dict(session.execute(query).all())
+
+
+def expire_leases() -> None:
+    """Move the leases of the dead worker's claims into the past, as time would."""
+    with session_scope() as session:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.lease_until.is_not(None))
+            .values(lease_until=utcnow() - LEASE)
+        )
+
+
+def all_sent() -> bool:
+    return statuses() == {DeliveryStatus.SENT: READERS}
+
+
+@pytest.mark.parametrize("moment", ["awaiting the answer", "awaiting its turn"])
+def test_a_worker_killed_mid_send_and_restarted_sends_each_reader_exactly_once(
+    db: None, settings: Settings, catalog: Catalog, moment: str
+) -> None:
+    ids = many_due(READERS, catalog["softening-sessions"].lessons[0].slug, utcnow())
+    with (
+        SendGridStandIn(api_key=KEY) as sendgrid,
+        webhook_server(settings, sendgrid.public_key) as hook,
+    ):
+        env = {
+            "TEND_TRANSPORT": "sendgrid",
+            "SENDGRID_API_KEY": KEY,
+            "SENDGRID_API_HOST": sendgrid.url,
+            # 2,000 a second: each batch of 1,000 waits half a second for its turn.
+            "TEND_SEND_RATE": "2000",
+        }
+        with running_worker("crash", env=env) as (worker, _log):
+            jobs.queue_batches([ids])
+            wait_for(lambda: len(sendgrid.accepted) >= 1, 60, "the first batch")
+            if moment == "awaiting the answer":
+                # The next request is taken, and its answer never comes.
+                sendgrid.inject("hang_after", seconds=120)
+                sendgrid.wait_for_hang(timeout=60)
+            else:
+                wait_for(
+                    lambda: statuses().get(DeliveryStatus.SENDING, 0) > 0,
+                    60,
+                    "a claimed batch waiting for its turn",
+                )
+            worker.send_signal(signal.SIGKILL)
+            worker.wait(30)
+        sendgrid.release()
+        mid_crash = statuses()
+        assert mid_crash.get(DeliveryStatus.SENT, 0) < READERS, "the kill came mid-send"
+        held = (
+            DeliveryStatus.IN_FLIGHT if moment == "awaiting the answer" else DeliveryStatus.SENDING
+        )
+        assert mid_crash.get(held, 0) > 0, mid_crash
+        in_doubt = mid_crash.get(DeliveryStatus.IN_FLIGHT, 0)
+
+        with running_worker("crash-restarted", env=env):
+            # A lease's length later, the tick finds what the dead worker held: claims
+            # never sent are queued again; requests whose answer never came are in doubt.
+            expire_leases()
+            jobs.queue_batches(schedule.tick(catalog, utcnow()).batches.values())
+            settled = {DeliveryStatus.SENT: READERS - in_doubt, DeliveryStatus.UNKNOWN: in_doubt}
+            expected = {status: count for status, count in settled.items() if count}
+            wait_for(lambda: statuses() == expected, 120, f"{expected}", message=statuses)
+            # SendGrid's events, minutes later, say what became of the doubtful ones.
+            assert sendgrid.post_events(hook, sendgrid.events("processed")) == 200
+            wait_for(all_sent, 120, "every delivery sent", message=statuses)
+
+        counts = sendgrid.count_by_address()
+    assert len(counts) == READERS
+    assert set(counts.values()) == {1}, "no reader got the lesson twice"
+    # Nothing is left in doubt for a later tick to send again.
+    final = schedule.tick(catalog, utcnow() + timedelta(days=2))
+    assert (final.in_doubt, final.resent, final.requeued) == (0, 0, 0)
