@@ -236,7 +236,7 @@ def main() -> None:
                 "--count-only"]  # fmt: skip
         smtp_env = {**base_env, "TEND_TRANSPORT": "smtp",
                     "SMTP_URL": f"smtp://127.0.0.1:{smtp_port}"}  # fmt: skip
-        with process(sink, b"ready", base_env):
+        with process(sink, b"listening", base_env):
             seconds, memory = run_worker_send(options.smtp_readers, smtp_env)
         rate = options.smtp_readers / seconds
         print(f"SMTP to a local sink: {options.smtp_readers} readers in {seconds:.2f} s, "

@@ -59,3 +59,5 @@ def send_test(
         return transport.send(single(marked))[0]
     except TransportError as error:
         return Outcome(0, error=error)
+    finally:
+        transport.close()

@@ -2,11 +2,11 @@
 
 import logging
 
-from celery.signals import after_setup_logger
+from celery.signals import after_setup_logger, worker_process_shutdown
 
 from core.config import get_settings
 from core.logs import use_json
-from tasks import jobs  # noqa: F401  (registers the tasks)
+from tasks import jobs  # registers the tasks
 from tasks.celery_app import celery
 
 __all__ = ["celery"]
@@ -17,3 +17,10 @@ def _configure_logs(logger: logging.Logger, **_: object) -> None:
     logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
     if get_settings().log_format == "json":
         use_json(logger)
+
+
+@worker_process_shutdown.connect
+def _close_transport(**_: object) -> None:
+    # An SMTP connection kept open between batches is closed politely (QUIT).
+    if jobs.get_transport.cache_info().currsize:
+        jobs.get_transport().close()

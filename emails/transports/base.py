@@ -57,3 +57,7 @@ class Transport(Protocol):
         A failure of the whole batch may be raised as TransportError instead.
         """
         ...
+
+    def close(self) -> None:
+        """Let go of any connection kept open between batches."""
+        ...

@@ -22,6 +22,9 @@ class OutboxTransport:
         self.directory.mkdir(parents=True, exist_ok=True)
         return [self._write(batch, recipient) for recipient in batch.recipients]
 
+    def close(self) -> None:
+        """Nothing is kept open."""
+
     def _write(self, batch: Batch, recipient: Recipient) -> Outcome:
         mime = batch.message(recipient).to_mime()
         local_id = str(mime["Message-ID"]).strip("<>").partition("@")[0]

@@ -80,6 +80,9 @@ class SendGridTransport:
         message_id = response.headers.get("X-Message-Id")
         return [Outcome(recipient.key, provider_id=message_id) for recipient in batch.recipients]
 
+    def close(self) -> None:
+        """Each request opens its own connection: nothing is kept open."""
+
 
 def request_body(batch: Batch, *, sandbox: bool = False) -> dict[str, Any]:
     """The v3 Mail Send request for a batch: the letter once, a personalization a reader."""

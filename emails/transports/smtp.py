@@ -48,6 +48,7 @@ from core.config import Settings, SettingsError
 from emails.batch import Batch, Recipient
 from emails.transports.base import Outcome, TransportError
 from emails.transports.dkim import DkimKeyError, DkimSigner
+from emails.wire import WireLetter
 
 DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
 SUBMISSION_PORT = 587
@@ -310,8 +311,9 @@ class SmtpTransport:
 
     def _send_all(self, smtp: smtplib.SMTP, batch: Batch) -> list[Outcome]:
         outcomes = []
+        wire = WireLetter.build(batch)  # the letter encoded once, for every reader
         for index, recipient in enumerate(batch.recipients):
-            outcome, lost = self._send_one(smtp, batch, recipient)
+            outcome, lost = self._send_one(smtp, batch, wire, recipient)
             outcomes.append(outcome)
             if lost is not None:
                 self._drop()
@@ -326,11 +328,11 @@ class SmtpTransport:
         return outcomes
 
     def _send_one(
-        self, smtp: smtplib.SMTP, batch: Batch, recipient: Recipient
+        self, smtp: smtplib.SMTP, batch: Batch, wire: WireLetter, recipient: Recipient
     ) -> tuple[Outcome, str | None]:
         """The outcome of one reader's message, and why the connection is lost, if it is."""
         try:
-            message_id, data = self._render(batch, recipient, smtp.has_extn("8bitmime"))
+            message_id, data = self._render(batch, wire, recipient, smtp.has_extn("8bitmime"))
             options = self._mail_options(smtp, batch.from_email, recipient.to, data)
         except Exception as error:
             # Raising here would lose the outcomes of the messages already sent: the caller
@@ -352,8 +354,21 @@ class SmtpTransport:
             key, provider_id=reply[:MAX_PROVIDER_ID] or None, message_id=message_id
         ), None
 
-    def _render(self, batch: Batch, recipient: Recipient, eight_bit: bool) -> tuple[str, bytes]:
+    def _render(
+        self, batch: Batch, wire: WireLetter, recipient: Recipient, eight_bit: bool
+    ) -> tuple[str, bytes]:
         """The Message-ID and the bytes to send: CRLF lines, signed when DKIM is set up."""
+        try:
+            message_id, data = wire.message(recipient)
+        except ValueError:  # an address or header beyond ASCII: the email package's way
+            message_id, data = self._render_whole(batch, recipient, eight_bit)
+        if self.dkim is not None:
+            data = self.dkim.sign(data, batch.from_email)
+        return message_id, data
+
+    def _render_whole(
+        self, batch: Batch, recipient: Recipient, eight_bit: bool
+    ) -> tuple[str, bytes]:
         mime = batch.message(recipient).to_mime()
         # The message's policy leaves non-ASCII text parts 8-bit; a server without
         # 8BITMIME gets them base64-encoded instead.
@@ -361,8 +376,6 @@ class SmtpTransport:
         # The SMTP policy already ends lines with CRLF; a stray bare LF would be rewritten
         # by some servers, breaking the signature's body hash, so make sure before signing.
         data = _LINE_END.sub(b"\r\n", mime.as_bytes(policy=policy))
-        if self.dkim is not None:
-            data = self.dkim.sign(data, batch.from_email)
         return str(mime["Message-ID"]), data
 
     def _mail_options(self, smtp: smtplib.SMTP, sender: str, to: str, data: bytes) -> list[str]:
