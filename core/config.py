@@ -193,10 +193,14 @@ def load_settings() -> Settings:
     except ValidationError as error:
         lines = []
         for problem in error.errors():
-            name = str(problem["loc"][0]) if problem["loc"] else "settings"
+            message = problem["msg"].removeprefix("Value error, ")
+            if not problem["loc"]:  # a check of several settings together names them itself
+                lines.append(f"  {message}")
+                continue
+            name = str(problem["loc"][0])
             value = problem.get("input")
             shown = f"={value!r}" if isinstance(value, str) and "KEY" not in name else ""
-            lines.append(f"  {name}{shown}: {problem['msg'].removeprefix('Value error, ')}")
+            lines.append(f"  {name}{shown}: {message}")
         raise SettingsError("Tend cannot start, a setting is wrong:\n" + "\n".join(lines)) from None
 
 

@@ -272,7 +272,15 @@ class Sender:
             turn = self.rate.reserve(len(ids))
             if not turn.granted:
                 with session_scope() as session:
-                    finish(session, ids, DeliveryStatus.QUEUED, now, None, attempt_back=True)
+                    finish(
+                        session,
+                        ids,
+                        DeliveryStatus.QUEUED,
+                        now,
+                        None,
+                        was=DeliveryStatus.SENDING,
+                        attempt_back=True,
+                    )
                 report.retry.extend(ids)
                 report.wait_at_least(turn.wait)
                 return

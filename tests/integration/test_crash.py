@@ -112,11 +112,13 @@ def test_a_worker_killed_mid_send_and_restarted_sends_each_reader_exactly_once(
         assert mid_crash.get(held, 0) > 0, mid_crash
         in_doubt = mid_crash.get(DeliveryStatus.IN_FLIGHT, 0)
 
+        # A lease's length later, the tick finds what the dead worker held: claims never
+        # sent are queued again; requests whose answer never came are in doubt.
+        expire_leases()
+        recovered = schedule.tick(catalog, utcnow())
+        assert recovered.in_doubt == in_doubt
         with running_worker("crash-restarted", env=env):
-            # A lease's length later, the tick finds what the dead worker held: claims
-            # never sent are queued again; requests whose answer never came are in doubt.
-            expire_leases()
-            jobs.queue_batches(schedule.tick(catalog, utcnow()).batches.values())
+            jobs.queue_batches(recovered.batches.values())
             settled = {DeliveryStatus.SENT: READERS - in_doubt, DeliveryStatus.UNKNOWN: in_doubt}
             expected = {status: count for status, count in settled.items() if count}
             wait_for(lambda: statuses() == expected, 120, f"{expected}", message=statuses)

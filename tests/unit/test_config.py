@@ -13,7 +13,9 @@ from core.config import Settings, SettingsError, load_settings
 
 GOOD_KEY = "a-secret-key-of-at-least-32-chars-0001"
 OTHER_KEY = "a-secret-key-of-at-least-32-chars-0002"
-READ_BY_TEND = {"DATABASE_URL", "REDIS_URL", "SENDGRID_API_KEY", "SMTP_URL"}
+READ_BY_TEND = {"DATABASE_URL", "REDIS_URL", "SMTP_URL", "SMTP_TIMEOUT"}
+READ_BY_TEND |= {f"SENDGRID_{name}" for name in ("API_KEY", "API_HOST", "TIMEOUT", "SANDBOX")}
+READ_BY_TEND |= {"SENDGRID_WEBHOOK_PUBLIC_KEY", "DKIM_PRIVATE_KEY_FILE", "DKIM_SELECTOR"}
 
 
 @pytest.fixture(autouse=True)
@@ -143,6 +145,48 @@ def test_an_unknown_transport_is_named_with_the_choices(monkeypatch: pytest.Monk
         "Tend cannot start, a setting is wrong:\n"
         "  TEND_TRANSPORT='pigeon': Input should be 'outbox', 'sendgrid' or 'smtp'"
     )
+
+
+@pytest.mark.parametrize(
+    ("transport", "needs"),
+    [("sendgrid", "SENDGRID_API_KEY"), ("smtp", "SMTP_URL")],
+)
+def test_a_chosen_transport_without_its_setting_stops_start_up(
+    monkeypatch: pytest.MonkeyPatch, transport: str, needs: str
+) -> None:
+    message = settings_error(monkeypatch, TEND_TRANSPORT=transport)
+
+    assert message.startswith(
+        f"Tend cannot start, a setting is wrong:\n  TEND_TRANSPORT={transport} needs {needs}"
+    )
+
+
+@pytest.mark.parametrize("url", ["http://mail.example.org", "smtp://", "mail.example.org:25"])
+def test_a_malformed_smtp_url_is_named(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    message = settings_error(monkeypatch, SMTP_URL=url)
+
+    assert f"SMTP_URL={url!r}: must look like smtp://" in message
+
+
+def test_the_webhook_key_must_be_an_elliptic_curve_public_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    message = settings_error(monkeypatch, SENDGRID_WEBHOOK_PUBLIC_KEY="-----BEGIN PUBLIC KEY-----")
+
+    assert "SENDGRID_WEBHOOK_PUBLIC_KEY" in message
+    assert "verification key from SendGrid's Event Webhook settings" in message
+
+
+def test_sendgrid_settings_have_safe_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENDGRID_API_KEY", "SG.key")
+    settings = Settings()
+
+    assert settings.sendgrid_api_host == "https://api.sendgrid.com"
+    assert settings.sendgrid_timeout == 30.0
+    assert settings.sendgrid_sandbox is False
+    assert settings.sendgrid_webhook_public_key is None
+    assert settings.send_rate == 0
+    assert settings.unknown_resend_after == 25 * 3600
 
 
 # Base URL
