@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import bindparam, func, select, text
 
@@ -209,6 +210,50 @@ def naive_send(sample: int, host: str) -> float:
     return sample / seconds
 
 
+def steps(batches: int = 10) -> None:
+    """Time each step of sending, per batch of 1,000, in this one process."""
+    sys.path.insert(0, str(ROOT))  # the stand-in lives with the tests
+    from core.config import get_settings
+    from emails.transports.sendgrid import SendGridTransport
+    from tasks import sending
+    from tasks.catalog import get_catalog
+    from tests.support.sendgrid_standin import SendGridStandIn
+
+    spent: dict[str, float] = {}
+
+    def timed(name: str, step: Any) -> Any:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return step(*args, **kwargs)
+            finally:
+                spent[name] = spent.get(name, 0.0) + time.perf_counter() - started
+
+        return run
+
+    names = ["claim", "take_off", "transmit", "record"]
+    originals = {name: getattr(sending, name) for name in names}
+    for name in names:
+        setattr(sending, name, timed(name, originals[name]))
+    compose, build = sending.Sender._compose, sending.Sender._batch
+    sending.Sender._compose = timed("read, re-check and build", compose)  # type: ignore[method-assign]
+    sending.Sender._batch = timed("  of which build (links)", build)  # type: ignore[method-assign]
+    ids = fill(1000 * (batches + 1))
+    with SendGridStandIn(api_key=API_KEY, keep_bodies=False) as standin:
+        transport = SendGridTransport(API_KEY, host=standin.url, timeout=30)
+        sender = sending.Sender(get_settings(), get_catalog(), transport)
+        sender.send(ids[:1000], datetime.now(UTC))  # warm up
+        spent.clear()
+        started = time.perf_counter()
+        for first in range(1000, len(ids), 1000):
+            sender.send(ids[first : first + 1000], datetime.now(UTC))
+        total = time.perf_counter() - started
+    print(f"one process, per batch of 1,000 ({batches} batches): {total / batches * 1e3:.1f} ms")
+    order = ["claim", "read, re-check and build", "  of which build (links)", *names[1:]]
+    for name in order:
+        print(f"  {name:<28} {spent[name] / batches * 1e3:6.1f} ms")
+
+
 def reset(url: str) -> None:
     request = urllib.request.Request(f"{url}/_standin/reset", method="POST")  # noqa: S310
     urllib.request.urlopen(request, timeout=10).close()  # noqa: S310 - loopback
@@ -225,9 +270,13 @@ def main() -> None:
     parser.add_argument("--readers", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--naive-sample", type=int, default=2_000)
     parser.add_argument("--smtp-readers", type=int, default=20_000)
+    parser.add_argument("--steps", action="store_true", help="time each step, then stop")
     options = parser.parse_args()
     if get_engine().dialect.name != "postgresql":
         raise SystemExit("bench/send.py needs DATABASE_URL pointing at PostgreSQL")
+    if options.steps:
+        steps()
+        return
     port = free_port()
     host = f"http://127.0.0.1:{port}"
     standin = [sys.executable, "-m", "tests.support.sendgrid_standin", "--port", str(port),
