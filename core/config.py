@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from limits import parse_many
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -73,6 +74,15 @@ class Settings(BaseSettings):
     daily_cap: int = Field(default=1, ge=0, validation_alias="TEND_DAILY_CAP")
     # "json": one JSON object a log line, with every field (for a log collector).
     log_format: Literal["text", "json"] = Field(default="text", validation_alias="TEND_LOG_FORMAT")
+    # Signups one address (IP) may send, and signups for one email address, in the
+    # notation of the `limits` library: "10/minute;100/hour".
+    signup_limits: str = Field(default="10/minute;100/hour", validation_alias="TEND_SIGNUP_LIMITS")
+    address_limits: str = Field(default="3/10minutes", validation_alias="TEND_ADDRESS_LIMITS")
+    # Sites whose pages may post the signup form with JavaScript (CORS), comma separated:
+    # "https://example.org,https://www.example.org".
+    signup_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias="TEND_SIGNUP_ORIGINS"
+    )
     # Set by `tend dev`: author previews open without login, files are re-read on change.
     dev: bool = Field(default=False, validation_alias="TEND_DEV")
 
@@ -82,6 +92,22 @@ class Settings(BaseSettings):
         # Several keys rotate: the last one signs, all of them verify.
         if isinstance(value, str):
             return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    @field_validator("signup_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("signup_limits", "address_limits")
+    @classmethod
+    def _check_limits(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError('must be limits like "10/minute;100/hour"') from None
         return value
 
     @field_validator("base_url")

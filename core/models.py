@@ -144,6 +144,7 @@ class Membership(Base):
 
 class DeliveryKind(enum.StrEnum):
     CONFIRMATION = "confirmation"
+    ALREADY_HERE = "already_here"  # a signup from an address that already reads: its page
     LESSON = "lesson"
     ISSUE = "issue"
 
@@ -222,13 +223,19 @@ class Event(Base):
 
 
 class Suppression(Base):
-    """An address that must never be mailed again, whatever its subscriber row says."""
+    """An address that must never be mailed again, whatever its subscriber row says.
+
+    A row holds the address in clear, or only its keyed hash (`tasks.privacy.address_hash`)
+    once its reader asked to be erased: enough to refuse the address, not to read it back.
+    """
 
     __tablename__ = "suppressions"
+    # Unique among clear addresses only: rows with a NULL email never collide in it.
     __table_args__ = (Index("uq_suppressions_email_lower", text("lower(email)"), unique=True),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(String(320))
+    email: Mapped[str | None] = mapped_column(String(320))
+    email_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
     reason: Mapped[str] = mapped_column(String(40))
     source: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -179,23 +179,50 @@ def _frame(publication: Publication, letter: Letter, progress: str, site: str) -
 
 def render_confirmation(course: Course, base_url: str, confirm_url: str) -> Rendered:
     """The double opt-in letter for one reader (never shared, so no placeholders)."""
+    return _render_notice(
+        course,
+        base_url,
+        "confirm",
+        preheader="One click and your first letter is on its way.",
+        button=Button("Yes, sign me up", confirm_url),
+        reason=f"Someone, hopefully you, asked for {course.title} at {site(base_url)}.",
+    )
+
+
+def render_already_here(course: Course, base_url: str, preferences_url: str) -> Rendered:
+    """The answer to a signup from an address that is already reading: a way to its page,
+    instead of a second confirmation."""
+    return _render_notice(
+        course,
+        base_url,
+        "already_here",
+        preheader="Nothing changes; here is your page, in case you wanted it.",
+        button=Button("Open my page", preferences_url),
+        reason=f"Someone signed up for {course.title} at {site(base_url)} with this address.",
+    )
+
+
+def _render_notice(
+    course: Course, base_url: str, name: str, *, preheader: str, button: Button, reason: str
+) -> Rendered:
+    """A letter Tend writes to one reader (templates/NAME/), in the course's look."""
     env = _environment()
     title = {"title": course.title}
     context = {
-        "subject": env.get_template("confirm/subject.txt").render(title).strip(),
-        "preheader": "One click and your first letter is on its way.",
+        "subject": env.get_template(f"{name}/subject.txt").render(title).strip(),
+        "preheader": preheader,
         "content_note": "",
-        "button": Button("Yes, sign me up", confirm_url),
+        "button": button,
         "lang": course.lang,
         "masthead": course.title,
         "progress": "",
         "theme": course.theme,
-        "reason": f"Someone, hopefully you, asked for {course.title} at {site(base_url)}.",
+        "reason": reason,
         "postal_address": "",
         "unsubscribe_url": "",
         "preferences_url": "",
     }
-    body = env.get_template("confirm/body.md").render(title)
+    body = env.get_template(f"{name}/body.md").render(title)
     page = mjml_to_html(
         env.get_template("letter.mjml").render(body_html=markdown.to_html(body), **context)
     )

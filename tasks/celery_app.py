@@ -16,6 +16,7 @@ from celery import Celery
 from core.config import get_settings
 
 TICK_SECONDS = 60.0
+PURGE_SECONDS = 6 * 3600.0  # readers who never confirmed are forgotten a few times a day
 
 celery = Celery("tend")
 
@@ -46,6 +47,7 @@ def _configuration() -> dict[str, Any]:
         "beat_max_loop_interval": 10,  # how soon a waiting beat takes over
         "beat_schedule": {
             "tick": {"task": "tasks.jobs.tick", "schedule": TICK_SECONDS},
+            "purge": {"task": "tasks.jobs.purge_unconfirmed", "schedule": PURGE_SECONDS},
         },
     }
 

@@ -34,7 +34,7 @@ from core.models import (
     SubscriberStatus,
     Suppression,
 )
-from tasks.readers import stop_mail
+from tasks.readers import is_suppressed, stop_mail
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +204,8 @@ def _reason(event: Event) -> str:
 def _stop(session: Session, event: Event, email: str, now: datetime) -> None:
     """The address must get nothing more: suppress it, and stop its reader if we have one."""
     status, reason = STOPS[event.type]
-    _suppress(session, email, reason, now)
+    if not is_suppressed(session, email):  # nor an erased reader's, kept only as a hash
+        _suppress(session, email, reason, now)
     subscriber = session.scalars(
         select(Subscriber).where(func.lower(Subscriber.email) == email.lower())
     ).one_or_none()

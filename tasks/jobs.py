@@ -15,7 +15,7 @@ from core.clock import utcnow
 from core.config import get_settings
 from core.db import session_scope
 from emails.transports import Transport, make_transport
-from tasks import events, schedule
+from tasks import events, purge, schedule
 from tasks.catalog import get_catalog
 from tasks.celery_app import celery
 from tasks.rate_limit import SendRate, redis_client
@@ -119,6 +119,12 @@ def _apply_forgotten_events() -> int:
     with session_scope() as session:
         forgotten = events.unapplied(session, now - EVENTS_FORGOTTEN_AFTER)
         return events.apply(session, forgotten, now) if forgotten else 0
+
+
+@celery.task(name="tasks.jobs.purge_unconfirmed", ignore_result=True)
+def purge_unconfirmed() -> int:
+    with session_scope() as session:
+        return purge.purge_unconfirmed(session, utcnow())
 
 
 def backoff(attempt: int, report: Any) -> float:

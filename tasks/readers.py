@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from core.db import is_postgresql
 from core.models import (
     Delivery,
     DeliveryKind,
@@ -23,11 +24,14 @@ from core.models import (
 )
 from courses.model import Catalog, Course
 from tasks.plan import due_for, restarted_at
+from tasks.privacy import address_hash, hash_key
 
 log = logging.getLogger(__name__)
 
 # Statuses from which a reader may (re)confirm. Bounced and complained addresses may not.
 CONFIRMABLE = {SubscriberStatus.PENDING, SubscriberStatus.UNSUBSCRIBED}
+# At most one confirmation (or "already here" note) an address in this long.
+RESEND_AFTER = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -46,8 +50,13 @@ def find_by_email(session: Session, email: str) -> Subscriber | None:
     return session.scalars(query).one_or_none()
 
 
-def is_suppressed(session: Session, email: str) -> bool:
-    query = select(Suppression.id).where(func.lower(Suppression.email) == email.lower())
+def is_suppressed(session: Session, email: str, key: str | None = None) -> bool:
+    """Whether the address must never be mailed: suppressed in clear, or erased at its
+    reader's request (then only its hash is kept; `key` defaults to the settings' one)."""
+    digest = address_hash(email, key or hash_key())
+    query = select(Suppression.id).where(
+        or_(func.lower(Suppression.email) == email.lower(), Suppression.email_hash == digest)
+    )
     return session.scalars(query).first() is not None
 
 
@@ -59,39 +68,64 @@ def subscribe(session: Session, signup: Signup, now: datetime) -> int | None:
     """
     if is_suppressed(session, signup.email):
         return None
-    subscriber = find_by_email(session, signup.email) or _insert(session, signup)
+    subscriber = find_by_email(session, signup.email)
+    if subscriber is None:
+        # A new address, the usual case: two INSERTs, without the ORM's bookkeeping.
+        reader_id = _insert(session, signup, now)
+        if reader_id is not None:
+            return _write_notice(session, reader_id, DeliveryKind.CONFIRMATION, now)
+        subscriber = find_by_email(session, signup.email)  # signed up a moment ago
+        assert subscriber is not None
+    if subscriber.is_active:
+        # Not a second confirmation: a note with a way to their page, at most so often.
+        return _notify(session, subscriber, DeliveryKind.ALREADY_HERE, now)
     if subscriber.status not in CONFIRMABLE:
         return None
-    _record_consent(subscriber, signup, now)
-    delivery = Delivery(
-        kind=DeliveryKind.CONFIRMATION, subscriber_id=subscriber.id, created_at=now, updated_at=now
+    for name, value in _consent(signup, now).items():
+        setattr(subscriber, name, value)
+    return _notify(session, subscriber, DeliveryKind.CONFIRMATION, now)
+
+
+def _notify(
+    session: Session, subscriber: Subscriber, kind: DeliveryKind, now: datetime
+) -> int | None:
+    """Write a letter about a signup, unless one went to this address in the last
+    RESEND_AFTER: a form posted again and again mails its owner once."""
+    recent = select(Delivery.id).where(
+        Delivery.subscriber_id == subscriber.id,
+        Delivery.kind == kind,
+        Delivery.created_at > now - RESEND_AFTER,
     )
-    session.add(delivery)
-    session.flush()
-    return delivery.id
+    if session.scalars(recent).first() is not None:
+        return None
+    return _write_notice(session, subscriber.id, kind, now)
 
 
-def _insert(session: Session, signup: Signup) -> Subscriber:
-    subscriber = Subscriber(email=signup.email)
-    try:
-        with session.begin_nested():
-            session.add(subscriber)
-    except IntegrityError:
-        # The same address signed up in another request a moment ago.
-        existing = find_by_email(session, signup.email)
-        assert existing is not None
-        return existing
-    return subscriber
+def _write_notice(session: Session, reader_id: int, kind: DeliveryKind, now: datetime) -> int:
+    row = {"kind": kind, "subscriber_id": reader_id, "created_at": now, "updated_at": now}
+    return session.scalars(insert(Delivery).returning(Delivery.id), [row]).one()
 
 
-def _record_consent(subscriber: Subscriber, signup: Signup, now: datetime) -> None:
-    subscriber.first_name = signup.first_name
-    subscriber.timezone = signup.timezone
-    subscriber.consent_at = now
-    subscriber.consent_ip = signup.ip
-    subscriber.consent_user_agent = (signup.user_agent or "")[:400] or None
-    subscriber.consent_source = signup.source
-    subscriber.consent_text_version = signup.consent_text_version
+def _insert(session: Session, signup: Signup, now: datetime) -> int | None:
+    """A new pending reader with their consent record; None if the address is taken (the
+    same address signed up in another request a moment ago)."""
+    values = {"email": signup.email, "created_at": now, **_consent(signup, now)}
+    dialect_insert = postgresql.insert if is_postgresql(session) else sqlite.insert
+    statement = dialect_insert(Subscriber).values(values).on_conflict_do_nothing()
+    return session.scalars(statement.returning(Subscriber.id)).one_or_none()
+
+
+def _consent(signup: Signup, now: datetime) -> dict[str, object]:
+    """What the reader gave, and the record of their consent: when, where, which words."""
+    return {
+        "first_name": signup.first_name,
+        "timezone": signup.timezone,
+        "consent_at": now,
+        "consent_ip": signup.ip,
+        "consent_user_agent": (signup.user_agent or "")[:400] or None,
+        "consent_source": signup.source,
+        "consent_text_version": signup.consent_text_version,
+    }
 
 
 def confirm(

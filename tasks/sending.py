@@ -50,6 +50,7 @@ from emails.render import (
     LetterError,
     Rendered,
     render,
+    render_already_here,
     render_confirmation,
 )
 from emails.transports import Outcome, Transport, TransportError
@@ -61,6 +62,8 @@ log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=10)
 MAX_ATTEMPTS = 8
+# Letters to one reader about their signup, written for them alone.
+NOTICES = {DeliveryKind.CONFIRMATION, DeliveryKind.ALREADY_HERE}
 
 
 @dataclass
@@ -153,17 +156,17 @@ class Sender:
         ]
         facts = _Facts.read(session, rows)
         groups: dict[tuple[str, str], list[Row]] = defaultdict(list)
-        confirmations: list[Row] = []
+        notices: list[Row] = []
         skipped: dict[str, list[int]] = defaultdict(list)
         for row in rows:
             reason = self._why_not(facts, row)
             if reason:
                 skipped[reason].append(row.id)
-            elif row.kind is DeliveryKind.CONFIRMATION:
-                confirmations.append(row)
+            elif row.kind in NOTICES:
+                notices.append(row)
             else:
                 groups[self._letter_key(facts, row)].append(row)
-        batches = [self._confirmation(row) for row in confirmations]
+        batches = [self._notice(row) for row in notices]
         failed: dict[str, list[int]] = defaultdict(list)
         for (publication_slug, letter_slug), members in groups.items():
             try:
@@ -241,12 +244,17 @@ class Sender:
             )
         return self._envelope(publication, rendered, recipients, letter.slug)
 
-    def _confirmation(self, row: Row) -> Batch:
-        course = self._signup_course()
-        url = link(self.settings.base_url, self.signer, Purpose.CONFIRM, row.uid)
-        letter = render_confirmation(course, self.settings.base_url, url)
+    def _notice(self, row: Row) -> Batch:
+        """A letter to one reader about their signup: the confirmation, or "already here"."""
+        course, base_url = self._signup_course(), self.settings.base_url
+        if row.kind is DeliveryKind.CONFIRMATION:
+            url = link(base_url, self.signer, Purpose.CONFIRM, row.uid)
+            letter = render_confirmation(course, base_url, url)
+        else:
+            url = link(base_url, self.signer, Purpose.PREFERENCES, row.uid)
+            letter = render_already_here(course, base_url, url)
         recipient = Recipient(key=row.id, to=row.email, to_name=row.first_name, tags=_tags(row))
-        return self._envelope(course, letter, [recipient], "confirmation")
+        return self._envelope(course, letter, [recipient], str(row.kind))
 
     def _envelope(
         self, publication: Publication, letter: Rendered, recipients: list[Recipient], name: str

@@ -6,8 +6,7 @@ from flask import Flask
 
 from core.config import Settings, get_settings
 from tasks.catalog import get_catalog
-from web import author, errors, hooks, leave, preferences, signup
-from web.security import csrf
+from web import author, errors, hooks, leave, library, preferences, privacy, security, signup
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -23,12 +22,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["tend.settings"] = settings
     # Loading the courses here means a broken lesson stops the web process at start-up.
     get_catalog()
-    csrf.init_app(app)
+    security.init_app(app, settings)
 
     app.register_blueprint(signup.bp)
     app.register_blueprint(leave.bp)
     app.register_blueprint(preferences.bp)
     app.register_blueprint(author.bp)
     app.register_blueprint(hooks.bp)
+    app.register_blueprint(library.bp)
+    app.register_blueprint(privacy.bp)
     errors.init_app(app)
     return app

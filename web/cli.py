@@ -84,6 +84,27 @@ def lint(path: Path | None) -> None:
     sys.exit(1 if errors else 0)
 
 
+@cli.command("signup-form")
+def signup_form() -> None:
+    """Print an HTML signup form to paste into another site (it posts to /subscribe)."""
+    from flask import render_template
+
+    from web import create_app
+    from web.forms import CONSENT_TEXT
+
+    settings = get_settings()
+    offered = get_catalog().offered_on_signup()
+    with create_app(settings).app_context():
+        click.echo(
+            render_template(
+                "embed_snippet.html",
+                base_url=settings.base_url,
+                title=offered[0].title if offered else "your letters",
+                consent=CONSENT_TEXT,
+            )
+        )
+
+
 @cli.command("send-test")
 @click.argument("letter", metavar="COURSE/LESSON")
 @click.option("--to", "address", required=True, help="Where to send it.")

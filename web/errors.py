@@ -29,6 +29,14 @@ def _form_expired(_error: CSRFError) -> tuple[str, int]:
 
 def _http_error(error: HTTPException) -> tuple[str, int]:
     code = error.code or 500
+    if code == 429:
+        return render_template(
+            "error.html",
+            title="Slow down a little",
+            code=429,
+            message="There were many tries from here in a short time. "
+            "Please wait a few minutes and try again.",
+        ), 429
     titles = {404: "This page isn’t here", 405: "That doesn’t work here"}
     return render_template(
         "error.html",

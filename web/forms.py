@@ -27,6 +27,20 @@ def timezone_choices() -> list[tuple[str, str]]:
     return [(name, name.replace("_", " ")) for name in names]
 
 
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(name for name, _ in timezone_choices())
+
+
+class ZoneField(SelectField):
+    """A time zone from the list. Checked against a set: WTForms would walk all ~400
+    choices on every signup, which was the largest cost of validating the form."""
+
+    def pre_validate(self, form: object) -> None:
+        if self.data not in _zone_names():
+            raise ValidationError("Please choose a time zone from the list.")
+
+
 def _valid_email(_form: FlaskForm, field: EmailField) -> None:
     try:
         field.data = validate_email(field.data or "", check_deliverability=False).normalized
@@ -52,10 +66,16 @@ class SignupForm(FlaskForm):
         filters=[_clean_name],
         validators=[Length(max=100, message="Please keep your name under 100 characters.")],
     )
-    timezone = SelectField("Your time zone", default="UTC")
+    timezone = ZoneField("Your time zone", default="UTC")
     consent = BooleanField(
         CONSENT_TEXT, validators=[DataRequired("Please tick the box so we may write to you.")]
     )
+    # A field people never see or fill in; robots that fill in every field do.
+    website = StringField("Leave this empty", render_kw={"tabindex": "-1", "autocomplete": "off"})
+
+    @property
+    def is_robot(self) -> bool:
+        return bool((self.website.data or "").strip())
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)

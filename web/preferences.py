@@ -1,38 +1,368 @@
-"""The reader's own page (a signed link in every letter, no login), and letters on the web."""
+"""The reader's own page (a signed link in every letter, no login), and letters on the web.
+
+GET shows the reader's courses, newsletters and details; each change is a small POST form
+of its own that acts and redirects back with a word about what changed. The signed token
+in the address is the only thing that says who the reader is.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
-from sqlalchemy import select
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
 
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
+
+from core.clock import utcnow
 from core.db import session_scope
-from core.links import link
-from core.models import Enrollment, Subscriber
+from core.models import Enrollment, EnrollmentState, Subscriber
 from core.tokens import Purpose
-from emails.render import PREFERENCES_URL, UNSUBSCRIBE_URL, render_issue, render_lesson
+from courses.model import Catalog, Course
+from emails.render import (
+    PREFERENCES_URL,
+    UNSUBSCRIBE_URL,
+    long_date,
+    render_issue,
+    render_lesson,
+)
+from tasks import enrollments, preferences, readers
+from tasks.zones import zone_of
 from web import context
+from web.preference_forms import CourseForm, DetailsForm, ListForm
 from web.tokens import read_token
 
 bp = Blueprint("preferences", __name__)
 
+# The category of this page's notes, so that another page of the reader's never shows them.
+FLASHED = "preferences"
+USE_THE_BUTTONS = "That didn’t work. Please use the buttons on this page."
+NOT_ACTIVE = (
+    "You are not receiving letters now, so there is nothing to change here. "
+    "To come back, please sign up again."
+)
+
+
+class RefusedError(Exception):
+    """A change the page cannot make; the message says why, to the reader."""
+
 
 @bp.get("/p/<token>")
-def page(token: str) -> str:
+def page(token: str) -> tuple[str, int]:
+    return _page(token, read_token(Purpose.PREFERENCES, token))
+
+
+@bp.post("/p/<token>/details")
+def details(token: str) -> Response | tuple[str, int]:
+    uid = read_token(Purpose.PREFERENCES, token)
+    form = DetailsForm()
+    if not form.validate():
+        problem = "Please look at the highlighted field below."
+        return _page(token, uid, details_form=form, problem=problem, status=400)
+    return _act(token, uid, partial(_save_details, form.first_name.data, form.timezone.data))
+
+
+@bp.post("/p/<token>/course")
+def course(token: str) -> Response | tuple[str, int]:
+    uid = read_token(Purpose.PREFERENCES, token)
+    form = CourseForm()
+    if not form.validate():
+        return _page(token, uid, problem=USE_THE_BUTTONS, status=400)
+    weeks = int(form.weeks.data) if form.weeks.data else None
+    return _act(token, uid, partial(_change_course, form.course.data, form.action.data, weeks))
+
+
+@bp.post("/p/<token>/list")
+def newsletter_list(token: str) -> Response | tuple[str, int]:
+    uid = read_token(Purpose.PREFERENCES, token)
+    form = ListForm()
+    if not form.validate():
+        return _page(token, uid, problem=USE_THE_BUTTONS, status=400)
+    return _act(token, uid, partial(_turn_list, form.list_name.data, form.turn.data == "on"))
+
+
+@bp.post("/p/<token>/unsubscribe")
+def unsubscribe(token: str) -> Response:
+    """The same leaving as the footer's link, recorded as made from this page."""
     uid = read_token(Purpose.PREFERENCES, token)
     with session_scope() as session:
-        reader = session.scalars(select(Subscriber).where(Subscriber.uid == uid)).one_or_none()
-        if reader is None:
+        if readers.unsubscribe(session, uid, "preferences page", utcnow()) is None:
             abort(404)
-        enrollments = session.scalars(
-            select(Enrollment).where(Enrollment.subscriber_id == reader.id)
-        ).all()
-        courses = [
-            (context.catalog().get(enrollment.course), enrollment) for enrollment in enrollments
-        ]
-        unsubscribe = link(context.settings().base_url, context.signer(), Purpose.UNSUBSCRIBE, uid)
-        return render_template(
-            "preferences.html", reader=reader, courses=courses, unsubscribe_url=unsubscribe
+    flash("You are unsubscribed from everything. Nothing more will come from us.", FLASHED)
+    return redirect(url_for("preferences.page", token=token), code=303)
+
+
+def _page(
+    token: str,
+    uid: str,
+    *,
+    details_form: DetailsForm | None = None,
+    problem: str | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    catalog = context.catalog()
+    with session_scope() as session:
+        reader = _reader(session, uid)
+        html = render_template(
+            "preferences.html",
+            token=token,
+            reader=reader,
+            courses=course_rows(session, reader, catalog),
+            lists=list_rows(session, reader, catalog),
+            details=details_form if details_form is not None else _details_of(reader),
+            left_on=_left_on(reader),
+            problem=problem,
         )
+    return html, status
+
+
+def _details_of(reader: Subscriber) -> DetailsForm:
+    # formdata=None: filled from the reader even when the request is another form's POST.
+    return DetailsForm(formdata=None, obj=reader)
+
+
+def _left_on(reader: Subscriber) -> str | None:
+    left = reader.unsubscribed_at
+    return long_local_date(left, reader.timezone) if left and not reader.is_active else None
+
+
+def _reader(session: Session, uid: str) -> Subscriber:
+    reader = preferences.find_reader(session, uid)
+    if reader is None:
+        abort(404)  # a good token for a reader whose data was erased
+    return reader
+
+
+Change = Callable[[Session, Subscriber], str]
+
+
+def _act(token: str, uid: str, change: Change) -> Response | tuple[str, int]:
+    """Make one change for an active reader and come back to the page saying what it was.
+    A refusal rolls back whatever the change had begun and shows the page with why."""
+    try:
+        with session_scope() as session:
+            reader = _reader(session, uid)
+            if not reader.is_active:
+                raise RefusedError(NOT_ACTIVE)
+            done = change(session, reader)
+    except RefusedError as refusal:
+        return _page(token, uid, problem=str(refusal), status=400)
+    flash(done, FLASHED)
+    return redirect(url_for("preferences.page", token=token), code=303)
+
+
+def _save_details(
+    first_name: str | None, timezone: str, _session: Session, reader: Subscriber
+) -> str:
+    preferences.update_details(reader, first_name, timezone)
+    return f"Saved. Your letters arrive in the morning, {timezone.replace('_', ' ')} time."
+
+
+def _turn_list(name: str, on: bool, session: Session, reader: Subscriber) -> str:
+    title = newsletter_lists(context.catalog()).get(name)
+    if title is None:
+        raise RefusedError("We don’t know that newsletter. Please use the buttons on this page.")
+    if on:
+        readers.join(session, reader, name, utcnow())
+        return f"{title} is on again: its next issue will reach you."
+    preferences.leave_list(session, reader, name, utcnow())
+    return f"You won’t get {title} any more."
+
+
+@dataclass(frozen=True)
+class _CourseChange:
+    reader: Subscriber
+    course: Course
+    enrollment: Enrollment
+    now: datetime
+    weeks: int | None
+
+
+def _change_course(
+    slug: str, action: str, weeks: int | None, session: Session, reader: Subscriber
+) -> str:
+    course = context.catalog().get(slug)
+    if course is None:
+        raise RefusedError("We don’t know that course. Please use the buttons on this page.")
+    try:
+        if action == "start":
+            return _start(session, reader, course)
+        enrollment = preferences.enrollment_in(session, reader, slug)
+        if enrollment is None:
+            raise RefusedError(f"You are not reading {course.title}: there is nothing to change.")
+        return COURSE_CHANGES[action](_CourseChange(reader, course, enrollment, utcnow(), weeks))
+    except enrollments.EnrollmentError as error:
+        reason = str(error)
+        raise RefusedError(
+            f"{course.title} was not changed. {reason[:1].upper()}{reason[1:]}."
+        ) from None
+
+
+def _start(session: Session, reader: Subscriber, course: Course) -> str:
+    enrollment = preferences.start(session, reader, course, utcnow())
+    if enrollment.position > 0:
+        return f"{course.title} goes on from where you left off."
+    return f"{course.title} has begun. {_first_letter(enrollment, reader.timezone)}"
+
+
+def _first_letter(enrollment: Enrollment, timezone: str) -> str:
+    due = enrollment.next_due_at
+    if due is None or due <= utcnow():
+        return "Its first letter is on its way."
+    return f"Its first letter comes on {long_local_date(due, timezone)}."
+
+
+def _pause(change: _CourseChange) -> str:
+    weeks, title = change.weeks, change.course.title
+    until = change.now + timedelta(weeks=weeks) if weeks else None
+    enrollments.pause(change.enrollment, until)
+    if until is None:
+        return f"{title} is paused until you resume it. Nothing will arrive meanwhile."
+    day = long_local_date(until, change.reader.timezone)
+    return f"{title} is paused until {day}. It goes on by itself then, from where you left off."
+
+
+def _resume(change: _CourseChange) -> str:
+    reader, course = change.reader, change.course
+    enrollments.resume(change.enrollment, course, reader.timezone, change.now)
+    return f"Welcome back. {course.title} goes on from where you left off, one letter at a time."
+
+
+def _slow_down(change: _CourseChange) -> str:
+    reader, course = change.reader, change.course
+    enrollments.slow_down(change.enrollment, course, reader.timezone, 2)
+    return f"{course.title} now comes half as often."
+
+
+def _usual_pace(change: _CourseChange) -> str:
+    reader, course = change.reader, change.course
+    enrollments.slow_down(change.enrollment, course, reader.timezone, 1)
+    return f"{course.title} is back to its usual pace."
+
+
+def _restart(change: _CourseChange) -> str:
+    reader, course = change.reader, change.course
+    enrollments.restart(change.enrollment, course, reader.timezone, change.now)
+    return f"{course.title} begins again from its first letter."
+
+
+COURSE_CHANGES: dict[str, Callable[[_CourseChange], str]] = {
+    "pause": _pause,
+    "resume": _resume,
+    "slow-down": _slow_down,
+    "usual-pace": _usual_pace,
+    "restart": _restart,
+}
+
+
+# What the page shows: each course and newsletter in words, with the buttons that apply.
+
+
+@dataclass(frozen=True)
+class Button:
+    action: str
+    label: str
+    weeks: str = ""
+
+
+@dataclass(frozen=True)
+class CourseRow:
+    slug: str
+    title: str
+    state: str
+    progress: str | None  # "3 of 5 letters"; None for a course not started
+    buttons: tuple[Button, ...]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ListRow:
+    name: str
+    title: str
+    on: bool
+
+
+PAUSES = (
+    Button("pause", "Pause for 2 weeks", "2"),
+    Button("pause", "Pause for 4 weeks", "4"),
+    Button("pause", "Pause until I resume"),
+)
+RESTART = Button("restart", "Restart from the first letter")
+PACES = {1: "its usual pace", 2: "half its usual pace", 3: "a third of its usual pace"}
+
+
+def course_rows(session: Session, reader: Subscriber, catalog: Catalog) -> list[CourseRow]:
+    """The reader's courses, then those offered that they have not started."""
+    enrolled = preferences.enrollments_of(session, reader)
+    rows = [
+        _enrolled_row(session, reader, course, enrollment)
+        for enrollment in enrolled
+        if (course := catalog.get(enrollment.course))  # a course since removed is not shown
+    ]
+    taken = {enrollment.course for enrollment in enrolled}
+    offered = [course for course in catalog.offered_on_signup() if course.slug not in taken]
+    start = (Button("start", "Start this course"),)
+    rows += [CourseRow(c.slug, c.title, "Not started", None, start, c.description) for c in offered]
+    return rows
+
+
+def _enrolled_row(
+    session: Session, reader: Subscriber, course: Course, enrollment: Enrollment
+) -> CourseRow:
+    # Counted by slug against the course as it is now, so an edited course still adds up.
+    had = enrollments.lessons_had(session, enrollment) & {lesson.slug for lesson in course.lessons}
+    progress = f"{len(had)} of {len(course.lessons)} letters"
+    state = _state(enrollment, reader.timezone)
+    return CourseRow(course.slug, course.title, state, progress, _buttons(enrollment))
+
+
+def _state(enrollment: Enrollment, timezone: str) -> str:
+    if enrollment.state is EnrollmentState.ACTIVE:
+        return f"Going on at {PACES.get(enrollment.pace, 'a quarter of its usual pace')}"
+    if enrollment.state is EnrollmentState.PAUSED:
+        until = enrollment.paused_until
+        return (
+            f"Paused until {long_local_date(until, timezone)}"
+            if until
+            else "Paused until you resume it"
+        )
+    return "Finished" if enrollment.state is EnrollmentState.COMPLETED else "Stopped"
+
+
+def _buttons(enrollment: Enrollment) -> tuple[Button, ...]:
+    pace = (
+        Button("slow-down", "Slow down to half as often")
+        if enrollment.pace == 1
+        else Button("usual-pace", "Back to the usual pace")
+    )
+    if enrollment.state is EnrollmentState.ACTIVE:
+        return (*PAUSES, pace, RESTART)
+    if enrollment.state is EnrollmentState.PAUSED:
+        return (Button("resume", "Resume where I left off"), pace, RESTART)
+    if enrollment.state is EnrollmentState.CANCELLED:
+        return (Button("start", "Start again where I left off"), RESTART)
+    return (RESTART,)
+
+
+def newsletter_lists(catalog: Catalog) -> dict[str, str]:
+    """Each list a newsletter is sent to, with the newsletters' titles. A course's list
+    alone sends nothing, so it is not offered as something to turn off."""
+    titles: dict[str, list[str]] = {}
+    for newsletter in catalog.newsletters.values():
+        titles.setdefault(newsletter.list, []).append(newsletter.title)
+    return {name: " and ".join(names) for name, names in sorted(titles.items())}
+
+
+def list_rows(session: Session, reader: Subscriber, catalog: Catalog) -> list[ListRow]:
+    joined = preferences.lists_of(session, reader)
+    lists = newsletter_lists(catalog)
+    return [ListRow(name, title, name in joined) for name, title in lists.items()]
+
+
+def long_local_date(moment: datetime, timezone: str) -> str:
+    return long_date(moment.astimezone(zone_of(timezone)).date())
 
 
 @bp.get("/read/<publication>/<letter>")

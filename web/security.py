@@ -1,5 +1,44 @@
-"""Cross-site request forgery protection for every form (Flask-WTF)."""
+"""Protection for every form: CSRF (Flask-WTF) and rate limits (Flask-Limiter, in Redis).
 
+The limits are counted in Redis so that every web process on every machine shares
+them; a process that cannot reach Redis lets the request through rather than failing
+it (`swallow_errors`), since a signup is worth more than a perfect count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from flask import Flask, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 
+from core.config import Settings
+
 csrf = CSRFProtect()
+limiter = Limiter(
+    key_func=get_remote_address,
+    headers_enabled=True,
+    swallow_errors=True,
+    key_prefix="tend:limits",
+    strategy="moving-window",
+)
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    csrf.init_app(app)
+    app.config["RATELIMIT_STORAGE_URI"] = settings.redis_url or "memory://"
+    limiter.init_app(app)
+
+
+def address_key() -> str:
+    """The submitted address, hashed: a limit per address that keeps no address in Redis."""
+    address = (request.form.get("email") or _json_email() or "").strip().lower()
+    return "address:" + hashlib.sha256(address.encode()).hexdigest()[:32]
+
+
+def _json_email() -> str:
+    body = request.get_json(silent=True)
+    value = body.get("email") if isinstance(body, dict) else None
+    return value if isinstance(value, str) else ""

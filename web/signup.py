@@ -1,12 +1,21 @@
-"""Signing up and confirming (double opt-in)."""
+"""Signing up and confirming (double opt-in).
+
+Three ways in, one way through: the hosted page at `/` (with a CSRF token), and
+`/subscribe` for forms embedded on other sites (a plain HTML form, which cannot carry
+our CSRF token) and for pages that post JSON with JavaScript (CORS, for the origins in
+TEND_SIGNUP_ORIGINS). All three are rate limited per IP and per address, ignore robots
+that fill in the hidden field, and answer the same whether the address is new, pending,
+active or gone, so no one can learn from the answer who reads what.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 
-from flask import Blueprint, redirect, render_template, url_for
-from werkzeug.wrappers import Response
+from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response as BaseResponse
 
 from core.clock import utcnow
 from core.db import session_scope
@@ -14,34 +23,110 @@ from core.tokens import Purpose
 from tasks import jobs, readers
 from web import context
 from web.forms import CONSENT_VERSION, ButtonForm, SignupForm
+from web.security import address_key, csrf, limiter
 from web.tokens import read_token
 
 bp = Blueprint("signup", __name__)
 log = logging.getLogger(__name__)
 
+CHECK_INBOX = "Thank you. Check your inbox: a link to confirm is on its way."
+
+
+def _per_ip() -> str:
+    return context.settings().signup_limits
+
+
+def _per_address() -> str:
+    return context.settings().address_limits
+
+
+def limited(view: Callable[..., object]) -> Callable[..., object]:
+    """Signups from one IP, and for one address, are limited (POST only)."""
+    view = limiter.limit(_per_address, key_func=address_key, methods=["POST"])(view)
+    return limiter.limit(_per_ip, methods=["POST"])(view)
+
 
 @bp.route("/", methods=["GET", "POST"])
-def form() -> str | Response:
+@limited
+def form() -> str | tuple[str, int] | BaseResponse:
     signup_form = SignupForm()
     if not signup_form.validate_on_submit():
-        courses = context.catalog().offered_on_signup()
         status = 400 if signup_form.is_submitted() else 200
-        return render_template("signup.html", form=signup_form, courses=courses), status
+        return _page(signup_form), status
+    _sign_up(signup_form, "hosted form")
+    # The same answer for a new, pending, active or unsubscribed address.
+    return redirect(url_for("signup.check_inbox"), code=303)
+
+
+@bp.route("/subscribe", methods=["POST", "OPTIONS"])
+@csrf.exempt  # posted from other sites: rate limits, the hidden field and opt-in guard it
+@limited
+def subscribe() -> BaseResponse | tuple[BaseResponse | str, int]:
+    origin = request.headers.get("Origin")
+    allowed = origin is not None and origin.rstrip("/") in context.settings().signup_origins
+    if request.method == "OPTIONS":
+        return _cors(Response(status=204), origin if allowed else None, preflight=True)
+    if request.is_json:
+        if origin is not None and not allowed:
+            return _cors(jsonify(error="this site may not post signups here"), None), 403
+        return _json_signup(origin if allowed else None)
+    signup_form = SignupForm(meta={"csrf": False})
+    if not signup_form.validate():
+        return _page(signup_form), 400
+    _sign_up(signup_form, "embedded form")
+    return redirect(url_for("signup.check_inbox"), code=303)
+
+
+def _json_signup(origin: str | None) -> BaseResponse | tuple[BaseResponse, int]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return _cors(jsonify(errors={"body": ["Send a JSON object."]}), origin), 400
+    fields = {
+        name: "y" if name == "consent" and value is True else str(value)
+        for name, value in body.items()
+        if isinstance(value, str | bool | int) and value is not False
+    }
+    signup_form = SignupForm(formdata=MultiDict(fields), meta={"csrf": False})
+    signup_form.timezone.data = signup_form.timezone.data or "UTC"
+    if not signup_form.validate():
+        return _cors(jsonify(errors=signup_form.errors), origin), 400
+    _sign_up(signup_form, "api")
+    return _cors(jsonify(message=CHECK_INBOX), origin), 202
+
+
+def _cors(response: BaseResponse, origin: str | None, preflight: bool = False) -> BaseResponse:
+    response.headers["Vary"] = "Origin"
+    if origin is not None:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        if preflight:
+            response.headers["Access-Control-Allow-Methods"] = "POST"
+            response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+            response.headers["Access-Control-Max-Age"] = "600"
+    return response
+
+
+def _page(signup_form: SignupForm) -> str:
+    courses = context.catalog().offered_on_signup()
+    return render_template("signup.html", form=signup_form, courses=courses)
+
+
+def _sign_up(signup_form: SignupForm, source: str) -> None:
+    if signup_form.is_robot:
+        log.info("ignored a signup with the hidden field filled in", extra={"source": source})
+        return
     signup = readers.Signup(
         email=signup_form.email.data,
         first_name=signup_form.first_name.data,
         timezone=signup_form.timezone.data,
         ip=context.client_ip(),
         user_agent=context.user_agent(),
-        source="hosted form",
+        source=source,
         consent_text_version=CONSENT_VERSION,
     )
     with session_scope() as session:
         delivery_id = readers.subscribe(session, signup, utcnow())
     if delivery_id is not None:
         _queue(jobs.queue_send, [delivery_id])
-    # The same answer for a new, pending, active or unsubscribed address.
-    return redirect(url_for("signup.check_inbox"), code=303)
 
 
 @bp.get("/check-your-inbox")

@@ -47,7 +47,7 @@ def wait_until_settled(log: Path) -> None:
 
     def settled() -> bool:
         with session_scope() as session:
-            busy = [DeliveryStatus.QUEUED, DeliveryStatus.SENDING]
+            busy = [DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.IN_FLIGHT]
             return (
                 session.scalars(select(Delivery.id).where(Delivery.status.in_(busy))).first()
                 is None

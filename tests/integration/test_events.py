@@ -26,7 +26,7 @@ from core.models import (
 )
 from courses.model import Catalog
 from emails.transports.sendgrid import SendGridTransport
-from tasks import events, schedule
+from tasks import events, privacy, schedule
 from tasks.sending import Sender
 from tests.support.readers import active_reader
 from tests.support.sendgrid_standin import SendGridStandIn
@@ -299,3 +299,20 @@ def test_an_event_settles_a_delivery_in_doubt(
         delivery = session.scalars(select(Delivery)).one()
         assert delivery.status is DeliveryStatus.SENT
         assert delivery.provider_message_id == sendgrid.accepted[0].message_id
+
+
+def test_a_bounce_after_the_reader_was_erased_keeps_no_address_in_clear(
+    hooked: FlaskClient, sendgrid: SendGridStandIn, settings: Settings, catalog: Catalog
+) -> None:
+    sent_to(catalog, settings, sendgrid, 1)
+    bounce = sendgrid.events("bounce")
+    with session_scope() as session:
+        uid = session.scalars(select(Subscriber.uid)).one()
+        privacy.erase(session, uid, privacy.hash_key(settings), NOW)
+
+    post(hooked, sendgrid, bounce)
+    apply_all()
+
+    with session_scope() as session:
+        rows = session.execute(select(Suppression.email, Suppression.reason)).all()
+    assert [(email, reason) for email, reason in rows] == [(None, "erased")]

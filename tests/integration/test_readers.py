@@ -41,13 +41,31 @@ def test_a_suppressed_address_is_never_sent_a_confirmation(db: None) -> None:
         assert readers.subscribe(session, signup("bounced@example.org"), NOW) is None
 
 
-def test_a_pending_reader_who_signs_up_again_gets_a_fresh_confirmation(db: None) -> None:
+def test_a_pending_reader_who_signs_up_again_gets_a_fresh_confirmation_once_in_ten_minutes(
+    db: None,
+) -> None:
     with session_scope() as session:
         first = readers.subscribe(session, signup(), NOW)
-        second = readers.subscribe(session, signup("READER@example.org"), NOW)
+        again = readers.subscribe(session, signup("READER@example.org"), NOW + timedelta(minutes=9))
+        later = readers.subscribe(session, signup(), NOW + timedelta(minutes=11))
     assert first is not None
-    assert second is not None
-    assert first != second
+    assert again is None, "a form posted twice mails its owner once"
+    assert later is not None
+    assert later != first
+
+
+def test_an_active_reader_who_signs_up_again_gets_a_note_with_their_page_not_a_confirmation(
+    db: None, catalog: Catalog
+) -> None:
+    active_reader(catalog, NOW)
+    with session_scope() as session:
+        note = readers.subscribe(session, signup(), NOW)
+        again = readers.subscribe(session, signup(), NOW + timedelta(minutes=1))
+        assert note is not None
+        assert again is None
+        delivery = session.get(Delivery, note)
+        assert delivery is not None
+        assert delivery.kind is DeliveryKind.ALREADY_HERE
 
 
 def test_an_unsubscribed_reader_returns_only_through_a_fresh_confirmation(

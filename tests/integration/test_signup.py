@@ -1,0 +1,230 @@
+"""Signing up from the hosted page, an embedded form and JavaScript: the same answer for
+everyone, rate limits, the hidden field, and CORS."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from werkzeug.test import TestResponse
+
+from core.config import Settings
+from core.db import session_scope
+from core.models import Delivery, DeliveryKind, Subscriber
+from courses.model import Catalog
+from emails.transports import OutboxTransport
+from tasks import readers
+from tasks.sending import Sender
+from tests.support import outbox
+from tests.support.readers import active_reader
+from tests.support.web import sign_up
+from web import create_app
+
+ORIGIN = "https://friend.example.org"
+NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
+
+
+def confirmations() -> int:
+    with session_scope() as session:
+        query = select(func.count()).where(Delivery.kind == DeliveryKind.CONFIRMATION)
+        return session.scalars(query).one()
+
+
+def subscribers() -> list[Subscriber]:
+    with session_scope() as session:
+        return list(session.scalars(select(Subscriber).order_by(Subscriber.id)))
+
+
+def from_ip(client: FlaskClient, ip: str) -> FlaskClient:
+    client.environ_base["REMOTE_ADDR"] = ip
+    return client
+
+
+def embedded(client: FlaskClient, email: str, **fields: str) -> TestResponse:
+    form = {"email": email, "first_name": "", "timezone": "UTC", "consent": "y", **fields}
+    return client.post("/subscribe", data=form)
+
+
+@pytest.fixture
+def cors_client(db: None, settings: Settings) -> FlaskClient:
+    app: Flask = create_app(settings.model_copy(update={"signup_origins": [ORIGIN]}))
+    app.config["TESTING"] = True
+    return app.test_client()
+
+
+def json_signup(client: FlaskClient, body: Any, origin: str | None = ORIGIN) -> TestResponse:
+    headers = {"Origin": origin} if origin else {}
+    return client.post("/subscribe", json=body, headers=headers)
+
+
+# The same answer for everyone
+
+
+def comparable(response: TestResponse) -> tuple[int, str | None, bytes]:
+    return response.status_code, response.headers.get("Location"), response.data
+
+
+def test_new_pending_active_and_unsubscribed_addresses_get_the_same_answer(
+    client: FlaskClient, catalog: Catalog
+) -> None:
+    sign_up(from_ip(client, "10.0.0.1"), "pending@example.org")
+    active_reader(catalog, NOW, email="active@example.org")
+    _, uid = active_reader(catalog, NOW, email="left@example.org")
+    with session_scope() as session:
+        readers.unsubscribe(session, uid, "test", NOW)
+
+    addresses = ["new@example.org", "pending@example.org", "active@example.org", "left@example.org"]
+    answers = [
+        comparable(sign_up(from_ip(client, f"10.0.2.{n}"), address))
+        for n, address in enumerate(addresses)
+    ]
+
+    assert len(set(answers)) == 1, answers
+    assert answers[0][:2] == (303, "/check-your-inbox")
+
+
+# Robots and floods
+
+
+def test_thirty_rapid_signups_from_one_ip_are_stopped_after_the_limit(client: FlaskClient) -> None:
+    statuses = [sign_up(client, f"reader{n}@example.org").status_code for n in range(30)]
+
+    assert statuses[:10] == [303] * 10
+    assert set(statuses[10:]) == {429}
+    assert confirmations() == 10
+
+
+def test_a_refused_signup_says_when_to_try_again(client: FlaskClient) -> None:
+    for n in range(10):
+        sign_up(client, f"reader{n}@example.org")
+
+    refused = sign_up(client, "one-more@example.org")
+
+    assert refused.status_code == 429
+    assert "Slow down a little" in refused.text
+    assert int(refused.headers["Retry-After"]) > 0
+
+
+def test_one_address_from_many_ips_is_limited_too(client: FlaskClient) -> None:
+    statuses = [
+        sign_up(from_ip(client, f"10.0.1.{n}"), "Same@Example.org").status_code for n in range(5)
+    ]
+
+    assert statuses == [303, 303, 303, 429, 429]
+
+
+def test_a_robot_filling_the_hidden_field_gets_the_usual_answer_and_nothing_else(
+    client: FlaskClient,
+) -> None:
+    response = sign_up(client, "robot@example.org", website="https://spam.example")
+
+    assert comparable(response)[:2] == (303, "/check-your-inbox")
+    assert subscribers() == []
+    assert confirmations() == 0
+
+
+def test_the_hidden_field_is_out_of_sight_and_out_of_the_tab_order(client: FlaskClient) -> None:
+    page = client.get("/").text
+
+    assert '<div class="field trap" aria-hidden="true">' in page
+    assert 'name="website" tabindex="-1"' in page
+
+
+# Embedded forms and JavaScript
+
+
+def test_an_embedded_form_signs_up_without_our_csrf_token(client: FlaskClient) -> None:
+    response = embedded(client, "embedded@example.org", first_name="Ann")
+
+    assert comparable(response)[:2] == (303, "/check-your-inbox")
+    [reader] = subscribers()
+    assert (reader.email, reader.first_name) == ("embedded@example.org", "Ann")
+    assert reader.consent_source == "embedded form"
+    assert confirmations() == 1
+
+
+def test_an_embedded_form_without_consent_shows_the_form_again(client: FlaskClient) -> None:
+    response = embedded(client, "embedded@example.org", consent="")
+
+    assert response.status_code == 400
+    assert "Please tick the box" in response.text
+    assert subscribers() == []
+
+
+def test_json_from_an_allowed_site_is_accepted_with_cors(cors_client: FlaskClient) -> None:
+    body = {
+        "email": "js@example.org",
+        "first_name": "Jo",
+        "timezone": "Asia/Tokyo",
+        "consent": True,
+    }
+
+    response = json_signup(cors_client, body)
+
+    assert response.status_code == 202
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert "Check your inbox" in response.json["message"]
+    [reader] = subscribers()
+    assert (reader.timezone, reader.consent_source) == ("Asia/Tokyo", "api")
+
+
+def test_json_from_another_site_is_refused(cors_client: FlaskClient) -> None:
+    body = {"email": "js@example.org", "consent": True}
+
+    response = json_signup(cors_client, body, origin="https://evil.example")
+
+    assert response.status_code == 403
+    assert "Access-Control-Allow-Origin" not in response.headers
+    assert subscribers() == []
+
+
+def test_a_preflight_names_only_an_allowed_site(cors_client: FlaskClient) -> None:
+    allowed = cors_client.options("/subscribe", headers={"Origin": ORIGIN})
+    other = cors_client.options("/subscribe", headers={"Origin": "https://evil.example"})
+
+    assert allowed.status_code == 204
+    assert allowed.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert allowed.headers["Access-Control-Allow-Methods"] == "POST"
+    assert "Access-Control-Allow-Origin" not in other.headers
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"email": "not an address", "consent": True}, "email"),
+        ({"email": "js@example.org"}, "consent"),
+        ({"email": "js@example.org", "consent": True, "timezone": "Mars/Olympus"}, "timezone"),
+        (["js@example.org"], "body"),
+    ],
+)
+def test_json_mistakes_are_named_by_field(cors_client: FlaskClient, body: Any, field: str) -> None:
+    response = json_signup(cors_client, body)
+
+    assert response.status_code == 400
+    assert field in response.json["errors"]
+    assert subscribers() == []
+
+
+def test_an_active_reader_who_signs_up_again_is_mailed_their_page_instead(
+    client: FlaskClient, catalog: Catalog, settings: Settings
+) -> None:
+    active_reader(catalog, NOW, email="active@example.org")
+
+    assert sign_up(client, "active@example.org").status_code == 303
+
+    with session_scope() as session:
+        [note] = session.scalars(
+            select(Delivery.id).where(Delivery.kind == DeliveryKind.ALREADY_HERE)
+        ).all()
+    report = Sender(settings, catalog, OutboxTransport(settings.outbox_dir)).send([note], NOW)
+    assert report.sent == [note]
+    [message] = outbox.messages(settings.outbox_dir)
+    assert message["Subject"] == "You are already reading Softening Sessions"
+    text, html = outbox.parts(message)
+    assert f"{settings.base_url}/p/" in text
+    assert "Open my page" in html
+    assert confirmations() == 0
