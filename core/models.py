@@ -79,6 +79,8 @@ class Subscriber(Base):
     consent_user_agent: Mapped[str | None] = mapped_column(String(400))
     consent_source: Mapped[str | None] = mapped_column(String(100))
     consent_text_version: Mapped[str | None] = mapped_column(String(40))
+    # The courses and newsletters (slugs) chosen at signup; NULL: everything offered.
+    wanted: Mapped[list[str] | None] = mapped_column(JSON)
     confirmed_at: Mapped[datetime | None]
     confirmed_ip: Mapped[str | None] = mapped_column(String(45))
     confirmed_user_agent: Mapped[str | None] = mapped_column(String(400))

@@ -159,10 +159,15 @@ class Catalog:
         names = ", ".join(letter.slug for letter in letters)
         raise LookupError(f"{slug} has no letter {name!r} (there is {names})")
 
-    def lists_on_signup(self) -> list[str]:
-        """The lists a new reader joins: those of the courses and newsletters offered."""
-        publications = [*self.offered_on_signup(), *self.newsletters.values()]
-        return sorted({p.list for p in publications if p.offer_on_signup})
+    def offered(self) -> list[Course | Newsletter]:
+        """What a new reader may choose at signup: the courses and newsletters offered."""
+        newsletters = [n for n in self.newsletters.values() if n.offer_on_signup]
+        return [*self.offered_on_signup(), *newsletters]
+
+    def lists_on_signup(self, chosen: Collection[str] | None = None) -> list[str]:
+        """The lists a new reader joins: those of the courses and newsletters offered (of
+        those they chose, when they chose)."""
+        return sorted({p.list for p in self.offered() if chosen is None or p.slug in chosen})
 
     def publication(self, slug: str) -> Course | Newsletter | None:
         return self.courses.get(slug) or self.newsletters.get(slug)

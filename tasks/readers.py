@@ -43,6 +43,7 @@ class Signup:
     user_agent: str | None
     source: str
     consent_text_version: str
+    wanted: list[str] | None = None  # slugs chosen; None: everything offered
 
 
 def find_by_email(session: Session, email: str) -> Subscriber | None:
@@ -125,6 +126,7 @@ def _consent(signup: Signup, now: datetime) -> dict[str, object]:
         "consent_user_agent": (signup.user_agent or "")[:400] or None,
         "consent_source": signup.source,
         "consent_text_version": signup.consent_text_version,
+        "wanted": signup.wanted,
     }
 
 
@@ -151,9 +153,11 @@ def confirm(
     subscriber.confirmed_user_agent = (user_agent or "")[:400] or None
     subscriber.unsubscribed_at = None
     subscriber.unsubscribe_channel = None
+    wanted = subscriber.wanted
     for course in catalog.offered_on_signup():
-        enroll(session, subscriber, course, now)
-    for name in catalog.lists_on_signup():
+        if wanted is None or course.slug in wanted:
+            enroll(session, subscriber, course, now)
+    for name in catalog.lists_on_signup(wanted):
         join(session, subscriber, name, now)
     return subscriber
 

@@ -9,8 +9,16 @@ from zoneinfo import available_timezones
 
 from email_validator import EmailNotValidError, validate_email
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, SelectField, StringField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
 from wtforms.validators import DataRequired, Length, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
 CONSENT_TEXT = (
     "Yes, send me these letters by email. I can leave at any time with one click, "
@@ -70,6 +78,14 @@ class SignupForm(FlaskForm):
     consent = BooleanField(
         CONSENT_TEXT, validators=[DataRequired("Please tick the box so we may write to you.")]
     )
+    # What to receive, as checkboxes; `chosen` marks a form that showed them, so that
+    # none ticked means none, while a form without them (embedded, JSON) means all.
+    wanted = SelectMultipleField(
+        "What would you like to receive?",
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+    )
+    chosen = HiddenField()
     # A field people never see or fill in; robots that fill in every field do.
     website = StringField("Leave this empty", render_kw={"tabindex": "-1", "autocomplete": "off"})
 
@@ -77,9 +93,21 @@ class SignupForm(FlaskForm):
     def is_robot(self) -> bool:
         return bool((self.website.data or "").strip())
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(
+        self, *args: object, offered: list[tuple[str, str]] | None = None, **kwargs: object
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.timezone.choices = timezone_choices()
+        self.wanted.choices = offered or []
+
+    def validate_wanted(self, field: SelectMultipleField) -> None:
+        if self.chosen.data and not field.data:
+            raise ValidationError("Please choose at least one.")
+
+    @property
+    def choice(self) -> list[str] | None:
+        """The slugs chosen, or None when the form offered no choice (everything)."""
+        return list(self.wanted.data or []) if self.chosen.data else None
 
 
 class ButtonForm(FlaskForm):

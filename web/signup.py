@@ -49,7 +49,7 @@ def limited(view: Callable[..., object]) -> Callable[..., object]:
 @bp.route("/", methods=["GET", "POST"])
 @limited
 def form() -> str | tuple[str, int] | BaseResponse:
-    signup_form = SignupForm()
+    signup_form = SignupForm(offered=_offered())
     if not signup_form.validate_on_submit():
         status = 400 if signup_form.is_submitted() else 200
         return _page(signup_form), status
@@ -70,7 +70,7 @@ def subscribe() -> BaseResponse | tuple[BaseResponse | str, int]:
         if origin is not None and not allowed:
             return _cors(jsonify(error="this site may not post signups here"), None), 403
         return _json_signup(origin if allowed else None)
-    signup_form = SignupForm(meta={"csrf": False})
+    signup_form = SignupForm(offered=_offered(), meta={"csrf": False})
     if not signup_form.validate():
         return _page(signup_form), 400
     _sign_up(signup_form, "embedded form")
@@ -81,12 +81,18 @@ def _json_signup(origin: str | None) -> BaseResponse | tuple[BaseResponse, int]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return _cors(jsonify(errors={"body": ["Send a JSON object."]}), origin), 400
-    fields = {
-        name: "y" if name == "consent" and value is True else str(value)
-        for name, value in body.items()
-        if isinstance(value, str | bool | int) and value is not False
-    }
-    signup_form = SignupForm(formdata=MultiDict(fields), meta={"csrf": False})
+    fields = MultiDict(
+        {
+            name: "y" if name == "consent" and value is True else str(value)
+            for name, value in body.items()
+            if isinstance(value, str | bool | int) and value is not False and name != "wanted"
+        }
+    )
+    wanted = body.get("wanted")
+    if isinstance(wanted, list):  # a choice of courses and newsletters, by slug
+        fields.setlist("wanted", [str(slug) for slug in wanted])
+        fields["chosen"] = "y"
+    signup_form = SignupForm(formdata=fields, offered=_offered(), meta={"csrf": False})
     signup_form.timezone.data = signup_form.timezone.data or "UTC"
     if not signup_form.validate():
         return _cors(jsonify(errors=signup_form.errors), origin), 400
@@ -105,9 +111,18 @@ def _cors(response: BaseResponse, origin: str | None, preflight: bool = False) -
     return response
 
 
+def _offered() -> list[tuple[str, str]]:
+    return [(publication.slug, publication.title) for publication in context.catalog().offered()]
+
+
 def _page(signup_form: SignupForm) -> str:
-    courses = context.catalog().offered_on_signup()
-    return render_template("signup.html", form=signup_form, courses=courses)
+    catalog = context.catalog()
+    return render_template(
+        "signup.html",
+        form=signup_form,
+        courses=catalog.offered_on_signup(),
+        offered=catalog.offered(),
+    )
 
 
 def _sign_up(signup_form: SignupForm, source: str) -> None:
@@ -122,6 +137,7 @@ def _sign_up(signup_form: SignupForm, source: str) -> None:
         user_agent=context.user_agent(),
         source=source,
         consent_text_version=CONSENT_VERSION,
+        wanted=signup_form.choice,
     )
     with session_scope() as session:
         delivery_id = readers.subscribe(session, signup, utcnow())

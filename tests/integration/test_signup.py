@@ -14,7 +14,7 @@ from werkzeug.test import TestResponse
 
 from core.config import Settings
 from core.db import session_scope
-from core.models import Delivery, DeliveryKind, Subscriber
+from core.models import Delivery, DeliveryKind, Enrollment, Membership, Subscriber
 from courses.model import Catalog
 from emails.transports import OutboxTransport
 from tasks import readers
@@ -228,3 +228,63 @@ def test_an_active_reader_who_signs_up_again_is_mailed_their_page_instead(
     assert f"{settings.base_url}/p/" in text
     assert "Open my page" in html
     assert confirmations() == 0
+
+
+# Choosing what to receive
+
+
+def test_a_reader_who_chose_only_the_newsletter_is_not_enrolled_in_the_course(
+    client: FlaskClient, catalog: Catalog
+) -> None:
+    newsletter = next(iter(catalog.newsletters.values()))
+    response = sign_up(client, "choosy@example.org", chosen="y", wanted=newsletter.slug)
+    assert response.status_code == 303
+    with session_scope() as session:
+        reader = readers.find_by_email(session, "choosy@example.org")
+        assert reader is not None
+        assert reader.wanted == [newsletter.slug]
+        readers.confirm(session, reader.uid, catalog, NOW)
+    with session_scope() as session:
+        assert session.scalars(select(Enrollment)).all() == []
+        lists = session.scalars(select(Membership.list)).all()
+    assert lists == [newsletter.list]
+
+
+def test_ticking_nothing_on_the_page_asks_for_a_choice(client: FlaskClient) -> None:
+    response = sign_up(client, "none@example.org", chosen="y")
+
+    assert response.status_code == 400
+    assert "Please choose at least one." in response.text
+    assert subscribers() == []
+
+
+def test_a_form_without_the_choice_means_everything_offered(
+    client: FlaskClient, catalog: Catalog
+) -> None:
+    embedded(client, "all@example.org")
+    with session_scope() as session:
+        reader = readers.find_by_email(session, "all@example.org")
+        assert reader is not None
+        assert reader.wanted is None
+        readers.confirm(session, reader.uid, catalog, NOW)
+    with session_scope() as session:
+        courses = session.scalars(select(Enrollment.course)).all()
+        lists = session.scalars(select(Membership.list)).all()
+    assert courses == [course.slug for course in catalog.offered_on_signup()]
+    assert sorted(lists) == catalog.lists_on_signup()
+
+
+def test_json_may_choose_by_slug_and_an_unknown_slug_is_refused(
+    cors_client: FlaskClient, catalog: Catalog
+) -> None:
+    course = catalog.offered_on_signup()[0]
+    good = json_signup(cors_client, {"email": "a@example.org", "consent": True,
+                                     "wanted": [course.slug]})  # fmt: skip
+    bad = json_signup(cors_client, {"email": "b@example.org", "consent": True,
+                                    "wanted": ["no-such-course"]})  # fmt: skip
+
+    assert good.status_code == 202
+    assert bad.status_code == 400
+    assert "wanted" in bad.json["errors"]
+    [reader] = subscribers()
+    assert reader.wanted == [course.slug]
