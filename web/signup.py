@@ -161,21 +161,24 @@ def confirm(token: str) -> str | tuple[str, int]:
     uid = read_token(Purpose.CONFIRM, token)
     if not ButtonForm().validate_on_submit():
         return render_template("confirm.html", form=ButtonForm(), stale=True), 400
+    catalog = context.catalog()
     with session_scope() as session:
         subscriber = readers.confirm(
             session,
             uid,
-            context.catalog(),
+            catalog,
             utcnow(),
             ip=context.client_ip(),
             user_agent=context.user_agent(),
         )
+        wanted = subscriber.wanted if subscriber else None
     if subscriber is None:
         return render_template("link_problem.html", reason="invalid"), 400
     # The first lesson is due on confirmation: tick now rather than at the next minute.
     _queue(jobs.tick.delay)
-    courses = context.catalog().offered_on_signup()
-    return render_template("confirmed.html", courses=courses)
+    chosen = [p for p in catalog.offered() if wanted is None or p.slug in wanted]
+    courses = [p for p in chosen if p.slug in catalog.courses]
+    return render_template("confirmed.html", courses=courses, chosen=chosen)
 
 
 def _queue(enqueue: Callable[..., object], *args: object) -> None:

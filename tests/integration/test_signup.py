@@ -15,13 +15,14 @@ from werkzeug.test import TestResponse
 from core.config import Settings
 from core.db import session_scope
 from core.models import Delivery, DeliveryKind, Enrollment, Membership, Subscriber
+from core.tokens import Purpose, Signer
 from courses.model import Catalog
 from emails.transports import OutboxTransport
 from tasks import readers
 from tasks.sending import Sender
 from tests.support import outbox
 from tests.support.readers import active_reader
-from tests.support.web import sign_up
+from tests.support.web import press_button, sign_up
 from web import create_app
 
 ORIGIN = "https://friend.example.org"
@@ -288,3 +289,37 @@ def test_json_may_choose_by_slug_and_an_unknown_slug_is_refused(
     assert "wanted" in bad.json["errors"]
     [reader] = subscribers()
     assert reader.wanted == [course.slug]
+
+
+def test_the_confirmed_page_speaks_of_what_the_reader_chose(
+    client: FlaskClient, catalog: Catalog, settings: Settings
+) -> None:
+    newsletter = next(iter(catalog.newsletters.values()))
+    sign_up(client, "letters@example.org", chosen="y", wanted=newsletter.slug)
+    with session_scope() as session:
+        reader = readers.find_by_email(session, "letters@example.org")
+        assert reader is not None
+        uid = reader.uid
+    token = Signer(settings.require_secret_key()).sign(Purpose.CONFIRM, uid)
+
+    page = press_button(client, f"/confirm/{token}").text
+
+    assert "You’re in" in page
+    assert "The next letter arrives in your morning" in page
+    assert "Softening Sessions" not in page
+
+
+def test_the_confirmed_page_lists_everything_chosen(client: FlaskClient, catalog: Catalog) -> None:
+    sign_up(client, "everything@example.org")
+    with session_scope() as session:
+        reader = readers.find_by_email(session, "everything@example.org")
+        assert reader is not None
+        token = Signer(client.application.extensions["tend.settings"].secret_key).sign(
+            Purpose.CONFIRM, reader.uid
+        )
+
+    page = press_button(client, f"/confirm/{token}").text
+
+    assert "Your first letter from Softening Sessions is on its way." in page
+    for publication in catalog.offered():
+        assert f"<li>{publication.title}</li>" in page
