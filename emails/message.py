@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -35,8 +36,8 @@ class Message:
     def to_mime(self) -> EmailMessage:
         """The message as RFC 5322: text part first, then HTML (clients show the last they can)."""
         mime = EmailMessage(policy=POLICY)
-        mime["From"] = Address(self.from_name, addr_spec=self.from_email)
-        mime["To"] = Address(self.to_name or "", addr_spec=self.to)
+        mime["From"] = Address(display_name(self.from_name), addr_spec=self.from_email)
+        mime["To"] = Address(display_name(self.to_name or ""), addr_spec=self.to)
         if self.reply_to:
             mime["Reply-To"] = self.reply_to
         mime["Subject"] = self.subject
@@ -78,3 +79,11 @@ def from_publication(
 
 def new_message_id(from_email: str) -> str:
     return make_msgid(domain=from_email.rpartition("@")[2] or "localhost")
+
+
+def display_name(name: str) -> str:
+    """A name as it may stand in a From or To header: one line, no control characters,
+    and no RFC 2047 encoded word (`=?utf-8?q?=0D=0A...?=`), which the email package would
+    decode back into whatever it hides, line breaks included."""
+    printable = "".join(" " if unicodedata.category(c) in {"Cc", "Cs"} else c for c in name)
+    return " ".join(printable.replace("=?", "= ?").split())

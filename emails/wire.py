@@ -26,7 +26,7 @@ from email.utils import format_datetime, formataddr
 
 from core.clock import utcnow
 from emails.batch import Batch, Recipient
-from emails.message import POLICY, new_message_id
+from emails.message import POLICY, display_name, new_message_id
 from emails.templating import PLACEHOLDER
 
 SOFT_BREAK = b"=\r\n"
@@ -75,7 +75,7 @@ class WireLetter:
     def build(cls, batch: Batch) -> WireLetter:
         boundary = f"=_{secrets.token_hex(16)}"  # "=_" never occurs in quoted-printable
         shared = EmailMessage(policy=POLICY)
-        shared["From"] = formataddr((_one_line(batch.from_name), batch.from_email))
+        shared["From"] = formataddr((display_name(batch.from_name), batch.from_email))
         if batch.reply_to:
             shared["Reply-To"] = batch.reply_to
         shared["Subject"] = batch.letter.subject
@@ -94,7 +94,7 @@ class WireLetter:
         """The Message-ID and the whole message for one reader."""
         message_id = recipient.message_id or new_message_id(self.batch.from_email)
         own = {
-            "To": formataddr((_one_line(recipient.to_name or ""), _checked(recipient.to))),
+            "To": formataddr((display_name(recipient.to_name or ""), _checked(recipient.to))),
             "Message-ID": message_id,
             **recipient.headers,
         }
@@ -134,8 +134,3 @@ def _checked(value: str) -> str:
     if "\r" in value or "\n" in value or not value.isascii():
         raise ValueError(f"not a one-line ASCII header value: {value!r}")
     return value
-
-
-def _one_line(name: str) -> str:
-    # A display name is the reader's own text: it may not start a new header.
-    return " ".join(name.split())

@@ -16,6 +16,7 @@ What each event means:
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -75,6 +76,10 @@ def parse(events: Any, now: datetime) -> list[dict[str, Any]]:
 def _row(event: Any, number: int, now: datetime) -> dict[str, Any]:
     if not isinstance(event, dict):
         raise EventError(f"event {number} is not an object")
+    try:  # a lone surrogate (JSON "\ud800") parses, but no database stores it
+        json.dumps(event, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise EventError(f"event {number} holds text that is not Unicode") from None
     event_id, kind, email = event.get("sg_event_id"), event.get("event"), event.get("email")
     if not (isinstance(event_id, str) and 0 < len(event_id) <= 200):
         raise EventError(f"event {number} has no sg_event_id")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import re
 from zoneinfo import available_timezones
 
 from email_validator import EmailNotValidError, validate_email
@@ -20,13 +19,14 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from emails.message import display_name
+
 CONSENT_TEXT = (
     "Yes, send me these letters by email. I can leave at any time with one click, "
     "and my address is never shared."
 )
 # The version stored with each consent record: it changes whenever the sentence does.
 CONSENT_VERSION = hashlib.sha256(CONSENT_TEXT.encode()).hexdigest()[:12]
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @functools.cache
@@ -51,17 +51,20 @@ class ZoneField(SelectField):
 
 def _valid_email(_form: FlaskForm, field: EmailField) -> None:
     try:
-        field.data = validate_email(field.data or "", check_deliverability=False).normalized
-    except EmailNotValidError:
+        address = validate_email(field.data or "", check_deliverability=False).normalized
+    except (EmailNotValidError, UnicodeError):
         raise ValidationError(
             "That doesn’t look like an email address. Please check it, like name@example.com."
         ) from None
+    # Lower case, so that the same address is found again whatever its capitals: SQLite's
+    # lower() folds only ASCII, so the comparison is made on what is stored.
+    field.data = address.lower()
 
 
 def _clean_name(value: str | None) -> str | None:
-    # A name goes into a To: header and into HTML; control characters (CR, LF) never do.
-    cleaned = " ".join(CONTROL.sub(" ", value or "").split())
-    return cleaned or None
+    # A name goes into a To: header and into HTML: stored as it will stand in the header
+    # (no control characters, no lone surrogates, no encoded words).
+    return display_name(value or "") or None
 
 
 class SignupForm(FlaskForm):

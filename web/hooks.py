@@ -47,7 +47,7 @@ def sendgrid_events() -> tuple[Response, int]:
         return _answer(problem, 403)
     try:
         rows = events.parse(json.loads(body), utcnow())
-    except (ValueError, events.EventError) as error:
+    except (ValueError, RecursionError, events.EventError) as error:
         return _answer(f"not a batch of SendGrid events: {error}", 400)
     with session_scope() as session:
         new = events.store(session, rows)
@@ -62,7 +62,9 @@ def _refused(body: bytes, settings: Settings) -> str | None:
     stamp = request.headers.get(EventWebhookHeader.TIMESTAMP, "")
     if not signature or not stamp:
         return "no signature"
-    if not stamp.isdigit() or abs(time.time() - int(stamp)) > settings.webhook_max_age:
+    if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):
+        return "timestamp is missing or outside the allowed window"
+    if abs(time.time() - int(stamp)) > settings.webhook_max_age:
         return "timestamp is missing or outside the allowed window"
     key = _public_key(settings.sendgrid_webhook_public_key or "")
     try:

@@ -8,6 +8,7 @@ it (`swallow_errors`), since a signup is worth more than a perfect count.
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from flask import Flask, request
 from flask_limiter import Limiter
@@ -39,6 +40,14 @@ def address_key() -> str:
 
 
 def _json_email() -> str:
-    body = request.get_json(silent=True)
+    body = json_body()
     value = body.get("email") if isinstance(body, dict) else None
     return value if isinstance(value, str) else ""
+
+
+def json_body() -> Any:
+    """The request's JSON, or None if it is not JSON (nested too deep to parse included)."""
+    try:
+        return request.get_json(silent=True)
+    except RecursionError:
+        return None

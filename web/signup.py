@@ -23,7 +23,7 @@ from core.tokens import Purpose
 from tasks import jobs, readers
 from web import context
 from web.forms import CONSENT_VERSION, ButtonForm, SignupForm
-from web.security import address_key, csrf, limiter
+from web.security import address_key, csrf, json_body, limiter
 from web.tokens import read_token
 
 bp = Blueprint("signup", __name__)
@@ -78,7 +78,7 @@ def subscribe() -> BaseResponse | tuple[BaseResponse | str, int]:
 
 
 def _json_signup(origin: str | None) -> BaseResponse | tuple[BaseResponse, int]:
-    body = request.get_json(silent=True)
+    body = json_body()
     if not isinstance(body, dict):
         return _cors(jsonify(errors={"body": ["Send a JSON object."]}), origin), 400
     fields = MultiDict(

@@ -49,7 +49,7 @@ def test_a_signup_records_consent_and_queues_one_confirmation(client: FlaskClien
     assert response.status_code == 303
     assert response.headers["Location"] == "/check-your-inbox"
     (reader,) = subscribers()
-    assert reader.email == "New.Reader@example.org"
+    assert reader.email == "new.reader@example.org", "normalised, and lower case"
     assert reader.first_name == "Ann"
     assert reader.timezone == "Asia/Kolkata"
     assert reader.status is SubscriberStatus.PENDING

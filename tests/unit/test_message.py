@@ -17,7 +17,7 @@ import time_machine
 from core.config import Settings
 from emails.batch import Batch, single
 from emails.headers import list_headers
-from emails.message import Message, new_message_id
+from emails.message import Message, display_name, new_message_id
 from emails.transports import OutboxTransport, make_transport
 
 UNSUBSCRIBE = "https://tend.example.org/u/abc"
@@ -127,9 +127,6 @@ def test_a_message_with_non_ascii_names_and_subject_survives_the_wire() -> None:
 @pytest.mark.parametrize(
     "changes",
     [
-        pytest.param({"to_name": "Ann\r\nBcc: victim@example.net"}, id="to_name-crlf"),
-        pytest.param({"to_name": "Ann\nBcc: victim@example.net"}, id="to_name-lf"),
-        pytest.param({"from_name": "Letters\rBcc: victim@example.net"}, id="from_name-cr"),
         pytest.param({"subject": "Hello\r\nBcc: victim@example.net"}, id="subject-crlf"),
         pytest.param({"subject": "Hello\nBcc: victim@example.net"}, id="subject-lf"),
         pytest.param({"reply_to": "a@example.org\r\nBcc: victim@example.net"}, id="reply_to"),
@@ -143,15 +140,37 @@ def test_a_line_break_in_a_header_value_is_refused_not_sent(changes: dict[str, o
         message.to_mime()
 
 
-def test_a_unicode_line_separator_in_a_name_is_encoded_not_sent_as_a_line() -> None:
-    raw = make_message(to_name="Ann\u2028Bcc: victim@example.net").to_mime().as_bytes()
+@pytest.mark.parametrize(
+    ("changes", "header"),
+    [
+        ({"to_name": "Ann\r\nBcc: victim@example.net"}, "To"),
+        ({"to_name": "Ann\nBcc: victim@example.net"}, "To"),
+        ({"to_name": "Ann\u2028Bcc: victim@example.net"}, "To"),
+        ({"to_name": "Ann\x85Bcc: victim@example.net"}, "To"),
+        ({"to_name": "=?utf-8?q?=0D=0ABcc:_victim@example.net?="}, "To"),
+        ({"from_name": "Letters\rBcc: victim@example.net"}, "From"),
+    ],
+)
+def test_a_line_break_in_a_name_is_a_space_never_a_new_header(
+    changes: dict[str, str], header: str
+) -> None:
+    raw = make_message(**changes).to_mime().as_bytes()
 
     headers = header_block(raw)
     assert not re.search(r"^Bcc", headers, re.MULTILINE | re.IGNORECASE)
-    assert "To: =?utf-8?" in headers
     parsed = parse(raw)
     assert "Bcc" not in parsed
-    assert parsed["To"].addresses[0].addr_spec == "reader@example.com"
+    [address] = parsed[header].addresses
+    assert "\n" not in address.display_name
+    assert "\r" not in address.display_name
+    assert address.addr_spec in {"reader@example.com", "letters@example.org"}
+
+
+def test_display_names_keep_what_is_not_dangerous() -> None:
+    assert display_name("  Zoë  Ünal ") == "Zoë Ünal"
+    assert display_name("Ann & Bo <3") == "Ann & Bo <3"
+    assert display_name("a=?b") == "a= ?b"
+    assert display_name("Ann\ud800") == "Ann"
 
 
 # list_headers
