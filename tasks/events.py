@@ -16,7 +16,6 @@ What each event means:
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -76,10 +75,8 @@ def parse(events: Any, now: datetime) -> list[dict[str, Any]]:
 def _row(event: Any, number: int, now: datetime) -> dict[str, Any]:
     if not isinstance(event, dict):
         raise EventError(f"event {number} is not an object")
-    try:  # a lone surrogate (JSON "\ud800") parses, but no database stores it
-        json.dumps(event, ensure_ascii=False).encode()
-    except UnicodeEncodeError:
-        raise EventError(f"event {number} holds text that is not Unicode") from None
+    if not _storable(event):
+        raise EventError(f"event {number} holds text no database stores")
     event_id, kind, email = event.get("sg_event_id"), event.get("event"), event.get("email")
     if not (isinstance(event_id, str) and 0 < len(event_id) <= 200):
         raise EventError(f"event {number} has no sg_event_id")
@@ -100,6 +97,18 @@ def _row(event: Any, number: int, now: datetime) -> dict[str, Any]:
         "received_at": now,
         "payload": event,
     }
+
+
+def _storable(value: Any) -> bool:
+    """Whether every text in it can be stored: no lone surrogate (JSON "\ud800" parses
+    into one, and no database takes it) and no NUL (PostgreSQL's text cannot hold it)."""
+    if isinstance(value, str):
+        return "\x00" not in value and not any(0xD800 <= ord(c) <= 0xDFFF for c in value)
+    if isinstance(value, dict):
+        return all(_storable(k) and _storable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_storable(item) for item in value)
+    return True
 
 
 def _time(stamp: float) -> datetime:
