@@ -7,6 +7,7 @@ from flask import current_app, request
 from core.config import Settings
 from core.tokens import Signer
 from courses.model import Catalog
+from emails.message import display_name
 from tasks.catalog import get_catalog
 
 
@@ -28,4 +29,7 @@ def client_ip() -> str | None:
 
 
 def user_agent() -> str | None:
-    return request.headers.get("User-Agent")
+    """The browser's own description, kept with the consent record: without control
+    characters or lone surrogates (a NUL cannot be stored in PostgreSQL's text)."""
+    agent = display_name(request.headers.get("User-Agent", ""))
+    return agent[:400] or None

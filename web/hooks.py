@@ -46,7 +46,7 @@ def sendgrid_events() -> tuple[Response, int]:
         log.warning("refused a SendGrid event post: %s", problem)
         return _answer(problem, 403)
     try:
-        rows = events.parse(json.loads(body), utcnow())
+        rows = events.parse(json.loads(body, parse_constant=_no_constants), utcnow())
     except (ValueError, RecursionError, events.EventError) as error:
         return _answer(f"not a batch of SendGrid events: {error}", 400)
     with session_scope() as session:
@@ -73,6 +73,11 @@ def _refused(body: bytes, settings: Settings) -> str | None:
     except Exception:
         valid = False
     return None if valid else "signature does not match"
+
+
+def _no_constants(name: str) -> None:
+    # NaN and Infinity parse in Python, but are not JSON, and no database stores them.
+    raise ValueError(f"{name} is not a JSON value")
 
 
 @functools.cache

@@ -1086,3 +1086,22 @@ def test_c1_controls_in_a_first_name_are_not_stored(client: FlaskClient) -> None
     [reader] = stored_readers()
     assert reader.first_name is not None
     assert not any(unicodedata.category(c) == "Cc" for c in reader.first_name)
+
+
+def test_a_signed_event_with_nan_is_refused(hooked_app: Flask) -> None:
+    # NaN parses in Python but is not JSON: PostgreSQL's json type refuses to store it.
+    body = b'[{"sg_event_id": "a", "event": "open", "email": "a@example.org", "x": NaN}]'
+    stamp = str(int(time.time()))
+    headers = {SIGNATURE: signed(body, stamp), TIMESTAMP: stamp}
+    client = fresh_client(hooked_app)
+    assert ask(client, "POST", "/hooks/sendgrid", data=body, headers=headers).status_code == 400
+
+
+def test_a_user_agent_with_a_nul_is_kept_without_it(client: FlaskClient) -> None:
+    # The consent record keeps the User-Agent; PostgreSQL's text cannot hold a NUL.
+    client.environ_base["HTTP_USER_AGENT"] = "Mozilla\x00/5.0\r\nX-Evil: 1"
+    form = {"csrf_token": csrf_token(client, "/"), "email": "ua@example.org",
+            "timezone": "UTC", "consent": "y"}  # fmt: skip
+    assert ask(client, "POST", "/", data=form).status_code == 303
+    [reader] = stored_readers()
+    assert reader.consent_user_agent == "Mozilla /5.0 X-Evil: 1"
