@@ -13,7 +13,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
@@ -21,10 +20,10 @@ from sqlalchemy import text
 from core.config import Settings, get_settings
 from core.db import get_engine
 from core.migrate import upgrade
-from core.models import Base
 from courses.model import Catalog
 from tasks.catalog import get_catalog
 from tests.support.redis_server import RedisServer
+from tests.support.state import start_afresh
 from web import create_app
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -81,17 +80,7 @@ def database(settings: Settings) -> str:
 @pytest.fixture
 def db(database: str, settings: Settings) -> None:
     """Empty tables, an empty outbox and an empty broker for each test."""
-    engine = get_engine()
-    tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
-    with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for table in reversed(Base.metadata.sorted_tables):
-                connection.execute(table.delete())
-    shutil.rmtree(settings.outbox_dir, ignore_errors=True)
-    with redis.Redis.from_url(settings.require_redis_url()) as broker:
-        broker.flushdb()
+    start_afresh(settings)
 
 
 @pytest.fixture

@@ -34,7 +34,6 @@ from urllib.parse import quote, urlencode
 
 import hypothesis
 import pytest
-import redis
 import time_machine
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -43,13 +42,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, example, given
 from hypothesis import strategies as st
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from werkzeug.test import TestResponse
 
 from core.clock import utcnow
 from core.config import Settings
-from core.db import get_engine, session_scope
-from core.models import Base, Delivery, DeliveryKind, Membership, Subscriber
+from core.db import session_scope
+from core.models import Delivery, DeliveryKind, Membership, Subscriber
 from core.tokens import Purpose, Signer
 from courses.model import Catalog
 from emails.render import render_issue
@@ -58,6 +57,7 @@ from tasks import schedule
 from tasks.sending import Sender
 from tests.support import outbox
 from tests.support.readers import active_reader
+from tests.support.state import start_afresh
 from tests.support.web import csrf_token, press_button
 from web import create_app
 from web.preference_forms import COURSE_ACTIONS
@@ -80,17 +80,7 @@ PROPERTY = hypothesis.settings(
 
 def reset(settings: Settings) -> None:
     """What the `db` fixture does before a test, for each example of a property."""
-    engine = get_engine()
-    tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
-    with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for table in reversed(Base.metadata.sorted_tables):
-                connection.execute(table.delete())
-    shutil.rmtree(settings.outbox_dir, ignore_errors=True)
-    with redis.Redis.from_url(settings.require_redis_url()) as broker:
-        broker.flushdb()
+    start_afresh(settings)
 
 
 _ips = itertools.count(1)
