@@ -48,6 +48,9 @@ end
 function init(args)
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
+  -- A new connection for each signup, as from many readers' browsers: a kept-alive
+  -- connection stays with the gunicorn worker that accepted it, and its load with it.
+  wrk.headers["Connection"] = "close"
 end
 function request()
   counter = counter + 1
