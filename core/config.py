@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     # notation of the `limits` library: "10/minute;100/hour".
     signup_limits: str = Field(default="10/minute;100/hour", validation_alias="TEND_SIGNUP_LIMITS")
     address_limits: str = Field(default="3/10minutes", validation_alias="TEND_ADDRESS_LIMITS")
+    # Dashboard login attempts one address (IP) may make; wrong passwords also lock the
+    # operator's account for a while (tasks/operators.py).
+    login_limits: str = Field(default="10/minute;60/hour", validation_alias="TEND_LOGIN_LIMITS")
     # Sites whose pages may post the signup form with JavaScript (CORS), comma separated:
     # "https://example.org,https://www.example.org".
     signup_origins: Annotated[list[str], NoDecode] = Field(
@@ -101,7 +104,7 @@ class Settings(BaseSettings):
             return [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
         return value
 
-    @field_validator("signup_limits", "address_limits")
+    @field_validator("signup_limits", "address_limits", "login_limits")
     @classmethod
     def _check_limits(cls, value: str) -> str:
         try:

@@ -258,6 +258,9 @@ class Operator(Base):
     role: Mapped[OperatorRole] = status_column(OperatorRole, OperatorRole.VIEWER)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # Wrong passwords in a row; at LOCK_AFTER the account waits until locked_until.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None]
 
 
 class BroadcastStatus(enum.StrEnum):

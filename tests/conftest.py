@@ -20,8 +20,10 @@ from sqlalchemy import text
 from core.config import Settings, get_settings
 from core.db import get_engine
 from core.migrate import upgrade
+from core.models import OperatorRole
 from courses.model import Catalog
 from tasks.catalog import get_catalog
+from tests.support.operators import log_in, make_operator
 from tests.support.redis_server import RedisServer
 from tests.support.state import start_afresh
 from web import create_app
@@ -98,3 +100,19 @@ def app(db: None) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def admin(app: Flask) -> FlaskClient:
+    """A client logged in to the dashboard as an admin (admin@example.org)."""
+    client = app.test_client()
+    log_in(client, make_operator("admin@example.org", OperatorRole.ADMIN))
+    return client
+
+
+@pytest.fixture
+def viewer(app: Flask) -> FlaskClient:
+    """A client logged in to the dashboard as a viewer (viewer@example.org)."""
+    client = app.test_client()
+    log_in(client, make_operator("viewer@example.org", OperatorRole.VIEWER))
+    return client

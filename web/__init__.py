@@ -6,7 +6,18 @@ from flask import Flask
 
 from core.config import Settings, get_settings
 from tasks.catalog import get_catalog
-from web import author, errors, hooks, leave, library, preferences, privacy, security, signup
+from web import (
+    author,
+    dashboard,
+    errors,
+    hooks,
+    leave,
+    library,
+    preferences,
+    privacy,
+    security,
+    signup,
+)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -16,6 +27,11 @@ def create_app(settings: Settings | None = None) -> Flask:
         SECRET_KEY=settings.require_secret_key()[-1],
         SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_HTTPONLY=True,
+        # Outside loopback the base URL must be https (core/config.py): cookies go Secure.
+        REMEMBER_COOKIE_SECURE=settings.base_url.startswith("https://"),
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
         WTF_CSRF_TIME_LIMIT=None,
         MAX_CONTENT_LENGTH=64 * 1024,
     )
@@ -31,5 +47,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(hooks.bp)
     app.register_blueprint(library.bp)
     app.register_blueprint(privacy.bp)
+    dashboard.init_app(app)
     errors.init_app(app)
     return app

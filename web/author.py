@@ -1,8 +1,7 @@
 """Author previews at /author/: every letter as a reader will see it, and its calendar.
 
 Open under `tend dev`, where files are read again on every page, so an edit shows on
-reload. Elsewhere the pages need an operator login, which arrives with the dashboard;
-until then they are closed.
+reload. Elsewhere they need an operator's login, as the dashboard does.
 """
 
 from __future__ import annotations
@@ -19,21 +18,17 @@ from courses.model import Catalog, Course, Letter, Problem, Publication
 from emails.checks import check_catalog
 from tasks.previews import SampleReader, find_letter, sample_message
 from web import context
+from web.dashboard.access import require_operator
 from web.forms import timezone_choices
 
 bp = Blueprint("author", __name__, url_prefix="/author")
 
 
 @bp.before_request
-def only_in_development() -> tuple[str, int] | None:
+def only_operators() -> Response | tuple[object, int] | None:
     if context.settings().dev:
         return None
-    message = (
-        "They need an operator login, which comes with the dashboard. "
-        "On your own machine, run tend dev and open them there."
-    )
-    title = "Author previews are closed here"
-    return render_template("error.html", title=title, code=403, message=message), 403
+    return require_operator()
 
 
 def fresh_catalog() -> tuple[Catalog, list[Problem]]:

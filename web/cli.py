@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
@@ -13,12 +14,12 @@ from core.clock import utcnow
 from core.config import SettingsError, get_settings
 from core.db import session_scope
 from core.migrate import revision, upgrade
-from core.models import Subscriber
+from core.models import OperatorRole, Subscriber
 from courses.calendar import calendar as course_calendar
 from courses.loader import read_catalog
 from courses.model import Course, CourseError, Problem
 from emails.checks import check_catalog
-from tasks import enrollments, jobs, previews
+from tasks import enrollments, jobs, operators, previews
 from tasks.catalog import get_catalog
 from tasks.plan import upcoming
 from tasks.zones import zone_of
@@ -200,6 +201,34 @@ def parse_start(text: str | None, zone: ZoneInfo) -> datetime:
 def tick() -> None:
     """Claim what is due now and queue it, as the beat does every minute."""
     click.echo(jobs.tick())
+
+
+@cli.command("create-operator")
+@click.argument("email")
+@click.option(
+    "--role",
+    type=click.Choice([role.value for role in OperatorRole]),
+    default=OperatorRole.ADMIN.value,
+    show_default=True,
+    help="An admin acts; a viewer only looks.",
+)
+@click.option(
+    "--password-file",
+    type=click.File("r"),
+    help="Read the password from the first line of this file ('-' for standard input).",
+)
+def create_operator(email: str, role: str, password_file: TextIO | None) -> None:
+    """Add an operator who can log in to the dashboard (the password is asked for)."""
+    if password_file is not None:
+        password = password_file.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with session_scope() as session:
+        try:
+            operators.create_operator(session, email, password, OperatorRole(role), utcnow())
+        except operators.OperatorError as error:
+            raise click.ClickException(str(error)) from None
+    click.echo(f"{email} can now log in, as {role}, at {get_settings().base_url}/dashboard/")
 
 
 cli.add_command(sending)

@@ -27,10 +27,13 @@ def author_client(settings: Settings) -> FlaskClient:
     return app.test_client()
 
 
-def test_author_previews_are_closed_outside_tend_dev(client: FlaskClient) -> None:
+def test_author_previews_need_an_operator_outside_tend_dev(
+    client: FlaskClient, viewer: FlaskClient
+) -> None:
     response = client.get("/author/")
-    assert response.status_code == 403
-    assert "Author previews are closed here" in response.text
+    assert response.status_code == 302
+    assert "/dashboard/login" in response.headers["Location"]
+    assert viewer.get("/author/").status_code == 200
 
 
 def test_the_author_index_lists_every_course_and_newsletter(db: None, settings: Settings) -> None:
