@@ -1,0 +1,1 @@
+"""What the dashboard shows: read-only queries over readers, deliveries and events."""
