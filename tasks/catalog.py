@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from pathlib import Path
 
 from core.config import get_settings
@@ -21,16 +22,23 @@ Fingerprint = tuple[tuple[str, int, int], ...]
 
 
 class CatalogCache:
-    def __init__(self, root: Path) -> None:
+    """The courses, looked at again on disk at most once every `recheck_every` seconds."""
+
+    def __init__(self, root: Path, recheck_every: float = 0.0) -> None:
         self.root = root
+        self.recheck_every = recheck_every
         self._lock = threading.Lock()
         self._fingerprint: Fingerprint | None = None
         self._catalog: Catalog | None = None
+        self._checked_at = float("-inf")
 
     def get(self) -> Catalog:
         """The courses as the files are now; the first read raises CourseError."""
+        if self._catalog is not None and time.monotonic() - self._checked_at < self.recheck_every:
+            return self._catalog
         fingerprint = _fingerprint(self.root)
         with self._lock:
+            self._checked_at = time.monotonic()
             if fingerprint != self._fingerprint:
                 self._reload(fingerprint)
             assert self._catalog is not None
@@ -63,7 +71,9 @@ def _fingerprint(root: Path) -> Fingerprint:
 
 @functools.cache
 def _cache() -> CatalogCache:
-    return CatalogCache(get_settings().courses_path)
+    # Every web request asks for the courses: walking the folder each time would cost a
+    # signup more than its database work. An edit shows within a second.
+    return CatalogCache(get_settings().courses_path, recheck_every=1.0)
 
 
 def get_catalog() -> Catalog:

@@ -6,8 +6,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import JSON, bindparam, exists, func, insert, or_, select, text, update
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from core.db import is_postgresql
@@ -21,7 +21,9 @@ from core.models import (
     Subscriber,
     SubscriberStatus,
     Suppression,
+    new_uid,
 )
+from core.types import UTCDateTime
 from courses.model import Catalog, Course
 from tasks.plan import due_for, restarted_at
 from tasks.privacy import address_hash, hash_key
@@ -55,10 +57,41 @@ def is_suppressed(session: Session, email: str, key: str | None = None) -> bool:
     """Whether the address must never be mailed: suppressed in clear, or erased at its
     reader's request (then only its hash is kept; `key` defaults to the settings' one)."""
     digest = address_hash(email, key or hash_key())
-    query = select(Suppression.id).where(
-        or_(func.lower(Suppression.email) == email.lower(), Suppression.email_hash == digest)
+    query = select(_SUPPRESSED)
+    return bool(session.connection().scalar(query, {"email": email.lower(), "digest": digest}))
+
+
+# Built once: a signup runs these, and building a statement costs more than running it.
+_SUPPRESSED = exists().where(
+    or_(
+        func.lower(Suppression.email) == bindparam("email"),
+        Suppression.email_hash == bindparam("digest"),
     )
-    return session.scalars(query).first() is not None
+)
+_SUPPRESSED_OR_KNOWN = select(
+    _SUPPRESSED,
+    select(Subscriber.id)
+    .where(func.lower(Subscriber.email) == bindparam("email"))
+    .scalar_subquery(),
+)
+# A new reader and their confirmation letter in one statement (PostgreSQL only: SQLite has
+# no INSERT in a WITH clause). Nothing is written if the address is taken.
+_NEW_READER_WITH_NOTICE = text(
+    """
+    WITH new_reader AS (
+        INSERT INTO subscribers (uid, email, status, created_at, first_name, timezone,
+            consent_at, consent_ip, consent_user_agent, consent_source, consent_text_version,
+            wanted)
+        VALUES (:uid, :email, 'pending', :now, :first_name, :timezone, :now, :consent_ip,
+            :consent_user_agent, :consent_source, :consent_text_version, :wanted)
+        ON CONFLICT DO NOTHING
+        RETURNING id
+    )
+    INSERT INTO deliveries (kind, subscriber_id, status, attempts, round, created_at, updated_at)
+    SELECT 'confirmation', id, 'queued', 0, 1, :now, :now FROM new_reader
+    RETURNING id
+    """
+).bindparams(bindparam("now", type_=UTCDateTime()), bindparam("wanted", type_=JSON()))
 
 
 def subscribe(session: Session, signup: Signup, now: datetime) -> int | None:
@@ -67,16 +100,18 @@ def subscribe(session: Session, signup: Signup, now: datetime) -> int | None:
     The caller answers the same whatever happened here, so no one can learn from the
     page whether an address is known.
     """
-    if is_suppressed(session, signup.email):
+    # One round trip asks both questions: is the address suppressed, is it known.
+    address = {"email": signup.email.lower(), "digest": address_hash(signup.email, hash_key())}
+    suppressed, reader_id = session.connection().execute(_SUPPRESSED_OR_KNOWN, address).one()
+    if suppressed:
         return None
-    subscriber = find_by_email(session, signup.email)
-    if subscriber is None:
-        # A new address, the usual case: two INSERTs, without the ORM's bookkeeping.
-        reader_id = _insert(session, signup, now)
-        if reader_id is not None:
-            return _write_notice(session, reader_id, DeliveryKind.CONFIRMATION, now)
-        subscriber = find_by_email(session, signup.email)  # signed up a moment ago
-        assert subscriber is not None
+    if reader_id is None:
+        # A new address, the usual case: written without the ORM's bookkeeping.
+        delivery_id = _insert_with_notice(session, signup, now)
+        if delivery_id is not None:
+            return delivery_id
+    subscriber = find_by_email(session, signup.email)  # known, or signed up a moment ago
+    assert subscriber is not None
     if subscriber.is_active:
         # Not a second confirmation: a note with a way to their page, at most so often.
         return _notify(session, subscriber, DeliveryKind.ALREADY_HERE, now)
@@ -107,13 +142,23 @@ def _write_notice(session: Session, reader_id: int, kind: DeliveryKind, now: dat
     return session.scalars(insert(Delivery).returning(Delivery.id), [row]).one()
 
 
-def _insert(session: Session, signup: Signup, now: datetime) -> int | None:
-    """A new pending reader with their consent record; None if the address is taken (the
-    same address signed up in another request a moment ago)."""
+def _insert_with_notice(session: Session, signup: Signup, now: datetime) -> int | None:
+    """A new pending reader with their consent record, and their confirmation letter; None
+    if the address is taken (the same address signed up in another request a moment ago).
+
+    On PostgreSQL both rows go in one statement; SQLite has no INSERT in a WITH clause.
+    """
     values = {"email": signup.email, "created_at": now, **_consent(signup, now)}
-    dialect_insert = postgresql.insert if is_postgresql(session) else sqlite.insert
-    statement = dialect_insert(Subscriber).values(values).on_conflict_do_nothing()
-    return session.scalars(statement.returning(Subscriber.id)).one_or_none()
+    if is_postgresql(session):
+        values.pop("consent_at")
+        values.pop("created_at")
+        values |= {"uid": new_uid(), "now": now}
+        return session.connection().scalar(_NEW_READER_WITH_NOTICE, values)
+    statement = sqlite.insert(Subscriber).values(values).on_conflict_do_nothing()
+    reader_id = session.scalars(statement.returning(Subscriber.id)).one_or_none()
+    if reader_id is None:
+        return None
+    return _write_notice(session, reader_id, DeliveryKind.CONFIRMATION, now)
 
 
 def _consent(signup: Signup, now: datetime) -> dict[str, object]:

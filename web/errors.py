@@ -8,6 +8,8 @@ from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from web.security import retry_after
+
 log = logging.getLogger(__name__)
 
 
@@ -27,16 +29,20 @@ def _form_expired(_error: CSRFError) -> tuple[str, int]:
     ), 400
 
 
-def _http_error(error: HTTPException) -> tuple[str, int]:
+def _http_error(error: HTTPException) -> tuple[str, int] | tuple[str, int, dict[str, str]]:
     code = error.code or 500
     if code == 429:
-        return render_template(
-            "error.html",
-            title="Slow down a little",
-            code=429,
-            message="There were many tries from here in a short time. "
-            "Please wait a few minutes and try again.",
-        ), 429
+        return (
+            render_template(
+                "error.html",
+                title="Slow down a little",
+                code=429,
+                message="There were many tries from here in a short time. "
+                "Please wait a few minutes and try again.",
+            ),
+            429,
+            {"Retry-After": str(retry_after())},
+        )
     titles = {404: "This page isn’t here", 405: "That doesn’t work here"}
     return render_template(
         "error.html",

@@ -8,6 +8,7 @@ it (`swallow_errors`), since a signup is worth more than a perfect count.
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any
 
 from flask import Flask, request
@@ -20,7 +21,9 @@ from core.config import Settings
 csrf = CSRFProtect()
 limiter = Limiter(
     key_func=get_remote_address,
-    headers_enabled=True,
+    # No X-RateLimit headers on every answer: each costs a Redis round trip, and they tell
+    # a robot how far it may go. A refusal says when to come back (Retry-After, errors.py).
+    headers_enabled=False,
     swallow_errors=True,
     key_prefix="tend:limits",
     # One INCR a limit, where a moving window runs a script over a list of hits: the
@@ -34,6 +37,14 @@ def init_app(app: Flask, settings: Settings) -> None:
     csrf.init_app(app)
     app.config["RATELIMIT_STORAGE_URI"] = settings.redis_url or "memory://"
     limiter.init_app(app)
+
+
+def retry_after() -> int:
+    """Seconds until the limit this request ran into lets requests through again."""
+    limit = limiter.current_limit
+    if limit is None:
+        return 60
+    return max(1, int(limit.reset_at - time.time()))
 
 
 def address_key() -> str:

@@ -48,6 +48,15 @@ def test_an_edit_with_a_mistake_keeps_the_last_good_courses(
     assert "01-acknowledge.md:3: error: this is not valid YAML" in caplog.text
 
 
+def test_the_folder_is_looked_at_again_only_after_a_while(tmp_path: Path) -> None:
+    root = copy_of_courses(tmp_path)
+    cache = CatalogCache(root, recheck_every=3600)
+    first = cache.get()
+    lesson = root / "softening-sessions" / "01-acknowledge.md"
+    touch_later(lesson, lesson.read_text().replace("The step everyone skips", "The first step"))
+    assert cache.get() is first, "looked at the files again before the hour was up"
+
+
 def test_mistakes_at_the_first_read_are_raised(tmp_path: Path) -> None:
     root = copy_of_courses(tmp_path)
     (root / "softening-sessions" / "01-acknowledge.md").write_text("no front matter\n")
