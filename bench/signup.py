@@ -12,6 +12,10 @@ the confirmation queued in Redis. The limits are raised far above the load so th
 request is a signup, not a refusal. Prints wrk's figures and checks the database holds one
 reader per answered request.
 
+Then, in this process, it times signups for new, pending, active and unsubscribed
+addresses, one kind after another in rounds, to show that the answer takes about as long
+whoever the address belongs to (the page is the same; the time should not tell either).
+
 It empties the Tend tables of the database it is given.
 """
 
@@ -95,10 +99,53 @@ def counts() -> tuple[int, int]:
     return readers, letters
 
 
+KINDS = ("new", "pending", "active", "unsubscribed")
+
+
+def time_by_kind(rounds: int) -> dict[str, list[float]]:
+    """Milliseconds per signup through the app (no HTTP), by what the address is."""
+    from web import create_app
+
+    app = create_app()
+    client = app.test_client()
+    known = {kind: [f"known-{kind}-{n}@example.org" for n in range(rounds)] for kind in KINDS[1:]}
+    for kind, addresses in known.items():
+        for address in addresses:
+            _post(client, address)
+        if kind != "pending":
+            status = "active" if kind == "active" else "unsubscribed"
+            with get_engine().begin() as connection:
+                connection.execute(
+                    text("UPDATE subscribers SET status = :status WHERE email LIKE :pattern"),
+                    {"status": status, "pattern": f"known-{kind}-%"},
+                )
+    timings: dict[str, list[float]] = {kind: [] for kind in KINDS}
+    for n in range(rounds):
+        for kind in KINDS:
+            address = f"new-{n}@example.org" if kind == "new" else known[kind][n]
+            started = time.perf_counter()
+            _post(client, address)
+            timings[kind].append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+def _post(client: object, address: str) -> None:
+    body = {"email": address, "timezone": "Europe/Paris", "consent": True}
+    answer = client.post("/subscribe", json=body)  # type: ignore[attr-defined]
+    if answer.status_code != 202:
+        raise SystemExit(f"a signup for {address} answered {answer.status_code}")
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=200, help="signups of each kind, timed")
     options = parser.parse_args()
     if get_engine().dialect.name != "postgresql":
         raise SystemExit("bench/signup.py needs DATABASE_URL pointing at PostgreSQL")
@@ -130,6 +177,15 @@ def main() -> None:
     readers, letters = counts()
     print(f"requests answered: {answered}, not 2xx: {refused.group(1) if refused else 0}")
     print(f"readers written: {readers}, confirmations queued: {letters}")
+    # The same limits as the server had, for the in-process timing.
+    os.environ.update(
+        TEND_SIGNUP_LIMITS=env["TEND_SIGNUP_LIMITS"], TEND_ADDRESS_LIMITS="1000/minute"
+    )
+    get_settings.cache_clear()
+    print(f"\nms per signup in this process, {options.rounds} of each, interleaved:")
+    print(f"{'address':>14} {'p50':>7} {'p90':>7}")
+    for kind, values in time_by_kind(options.rounds).items():
+        print(f"{kind:>14} {percentile(values, 0.5):7.2f} {percentile(values, 0.9):7.2f}")
 
 
 if __name__ == "__main__":
