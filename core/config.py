@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     signup_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias="TEND_SIGNUP_ORIGINS"
     )
+    # A bearer token for /metrics; unset, /metrics answers only to requests from this machine.
+    metrics_token: str | None = Field(default=None, validation_alias="TEND_METRICS_TOKEN")
     # Set by `tend dev`: author previews open without login, files are re-read on change.
     dev: bool = Field(default=False, validation_alias="TEND_DEV")
 

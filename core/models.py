@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -63,7 +64,19 @@ class SubscriberStatus(enum.StrEnum):
 
 class Subscriber(Base):
     __tablename__ = "subscribers"
-    __table_args__ = (Index("uq_subscribers_email_lower", text("lower(email)"), unique=True),)
+    __table_args__ = (
+        Index("uq_subscribers_email_lower", text("lower(email)"), unique=True),
+        # The dashboard's filter by status, newest first.
+        Index("ix_subscribers_status_id", "status", "id"),
+        # Searches by the start of an address or a name (LIKE 'ann%'): the unique index
+        # compares by the database's collation, which LIKE cannot use; these compare bytes.
+        Index("ix_subscribers_email_prefix", text("lower(email) text_pattern_ops")).ddl_if(
+            dialect="postgresql"
+        ),
+        Index(
+            "ix_subscribers_first_name_prefix", text("lower(first_name) text_pattern_ops")
+        ).ddl_if(dialect="postgresql"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     uid: Mapped[str] = mapped_column(String(32), unique=True, default=new_uid)
@@ -85,7 +98,8 @@ class Subscriber(Base):
     confirmed_ip: Mapped[str | None] = mapped_column(String(45))
     confirmed_user_agent: Mapped[str | None] = mapped_column(String(400))
     unsubscribed_at: Mapped[datetime | None]
-    unsubscribe_channel: Mapped[str | None] = mapped_column(String(40))
+    # "link", "one-click", "preferences", "operator:<their address>" ...
+    unsubscribe_channel: Mapped[str | None] = mapped_column(String(100))
 
     enrollments: Mapped[list[Enrollment]] = relationship(back_populates="subscriber")
 
@@ -103,7 +117,11 @@ class EnrollmentState(enum.StrEnum):
 
 class Enrollment(Base):
     __tablename__ = "enrollments"
-    __table_args__ = (UniqueConstraint("subscriber_id", "course"),)
+    __table_args__ = (
+        UniqueConstraint("subscriber_id", "course"),
+        # A course's readers, for its funnel and the dashboard's filter by course.
+        Index("ix_enrollments_course_subscriber", "course", "subscriber_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
@@ -134,7 +152,8 @@ class Membership(Base):
     __tablename__ = "memberships"
     __table_args__ = (
         UniqueConstraint("subscriber_id", "list"),
-        Index("ix_memberships_list", "list"),
+        # A list's members in reader order: issues go out by it, the dashboard filters by it.
+        Index("ix_memberships_list_subscriber", "list", "subscriber_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -233,7 +252,12 @@ class Suppression(Base):
 
     __tablename__ = "suppressions"
     # Unique among clear addresses only: rows with a NULL email never collide in it.
-    __table_args__ = (Index("uq_suppressions_email_lower", text("lower(email)"), unique=True),)
+    __table_args__ = (
+        Index("uq_suppressions_email_lower", text("lower(email)"), unique=True),
+        # The dashboard's list, newest first, its counts by reason, its search by prefix.
+        Index("ix_suppressions_created_at_id", "created_at", "id"),
+        Index("ix_suppressions_reason", "reason"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str | None] = mapped_column(String(320))
@@ -241,6 +265,20 @@ class Suppression(Base):
     reason: Mapped[str] = mapped_column(String(40))
     source: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def prefix_index(name: str, column: Any) -> Index:
+    """For searches by the start of a value (LIKE 'ann%'), on PostgreSQL: an index under
+    the database's collation cannot serve LIKE; one that compares bytes can."""
+    label = f"{column.key}_lower"
+    return Index(
+        name, func.lower(column).label(label), postgresql_ops={label: "text_pattern_ops"}
+    ).ddl_if(dialect="postgresql")
+
+
+prefix_index("ix_subscribers_email_prefix", Subscriber.email)
+prefix_index("ix_subscribers_first_name_prefix", Subscriber.first_name)
+prefix_index("ix_suppressions_email_prefix", Suppression.email)
 
 
 class OperatorRole(enum.StrEnum):

@@ -6,6 +6,11 @@ Readers whose send time is the same instant form a wave. Each wave writes its de
 rows in batches from a checkpoint (`id > last_subscriber_id`), one transaction a batch,
 so a crash resumes where it stopped, and the unique (broadcast, reader) row means a
 resumed batch never sends twice.
+
+An operator may cancel an issue part way: its waves stop writing, and its queued
+deliveries are skipped (the sender re-checks the issue, so one queued a moment before is
+skipped too). Resuming puts back only those skipped for the cancellation and lets the
+waves go on from their checkpoints: what went out stays out, and nobody gets it twice.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -41,6 +46,9 @@ EARLIEST, LATEST = ZoneInfo("Pacific/Kiritimati"), ZoneInfo("Etc/GMT+12")
 # An issue first seen this long after its last wave (Tend was down, or it was added late)
 # is not sent: it stays readable on the web.
 TOO_LATE = timedelta(days=2)
+# The reason a delivery skipped by a cancellation carries: resuming puts back only these.
+CANCELLED = "issue cancelled"
+RESUME_CHUNK = 1000
 
 
 def issue_key(newsletter: Newsletter, issue: Issue) -> str:
@@ -78,7 +86,11 @@ def run_waves(now: datetime, batches: dict[tuple[str, str], list[int]]) -> int:
         waves = session.execute(
             select(BroadcastWave.id, Broadcast.list, Broadcast.issue)
             .join(Broadcast)
-            .where(BroadcastWave.due_at <= now, BroadcastWave.finished_at.is_(None))
+            .where(
+                BroadcastWave.due_at <= now,
+                BroadcastWave.finished_at.is_(None),
+                Broadcast.status != BroadcastStatus.CANCELLED,
+            )
             .order_by(BroadcastWave.due_at)
         ).all()
     written = 0
@@ -135,7 +147,7 @@ def _next_batch(wave_id: int, list_name: str, now: datetime) -> list[int] | None
     """Write one batch of a wave and move its checkpoint; None once the wave is done."""
     with session_scope() as session:
         wave = session.get(BroadcastWave, wave_id, with_for_update=is_postgresql(session))
-        if wave is None or wave.finished_at is not None:
+        if wave is None or wave.finished_at is not None or _cancelled(session, wave):
             return None
         readers = session.scalars(
             select(Subscriber.id)
@@ -183,3 +195,98 @@ def _write(session: Session, broadcast_id: int, readers: list[int], now: datetim
 def _insert_once(session: Session, model: type, columns: list[str]) -> Any:
     dialect_insert = postgresql.insert if is_postgresql(session) else sqlite.insert
     return dialect_insert(model).on_conflict_do_nothing(index_elements=columns)
+
+
+def _cancelled(session: Session, wave: BroadcastWave) -> bool:
+    # Read after the wave's lock: a cancellation holds that lock while it commits, so a
+    # batch that waited for it sees the cancellation here and writes nothing.
+    status = session.scalar(select(Broadcast.status).where(Broadcast.id == wave.broadcast_id))
+    return status is BroadcastStatus.CANCELLED
+
+
+class IssueStateError(Exception):
+    """The issue is not in a state the change applies to (say why)."""
+
+
+def cancel_issue(broadcast_id: int, now: datetime) -> int:
+    """Stop an issue: no more deliveries are written, the queued ones are skipped.
+    Those already handed to the provider stay sent. Returns how many were skipped."""
+    with session_scope() as session:
+        broadcast = _locked(session, broadcast_id)
+        if broadcast.status is BroadcastStatus.CANCELLED:
+            raise IssueStateError("the issue is cancelled already")
+        broadcast.status = BroadcastStatus.CANCELLED
+        # Wait for a batch being written now, so its rows are skipped below with the rest.
+        session.scalars(
+            select(BroadcastWave.id)
+            .where(BroadcastWave.broadcast_id == broadcast_id)
+            .with_for_update()
+        ).all()
+        skipped = session.execute(
+            update(Delivery)
+            .where(
+                Delivery.broadcast_id == broadcast_id,
+                Delivery.status == DeliveryStatus.QUEUED,
+            )
+            .values(status=DeliveryStatus.SKIPPED, last_error=CANCELLED, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return skipped.rowcount
+
+
+def resume_issue(broadcast_id: int, now: datetime) -> list[int]:
+    """Go on with a cancelled issue from where it stopped: the deliveries skipped for the
+    cancellation are queued again (returned, to be sent) and the waves continue from their
+    checkpoints at the next tick. Nothing sent, failed or skipped for another reason moves."""
+    with session_scope() as session:
+        broadcast = _locked(session, broadcast_id)
+        if broadcast.status is not BroadcastStatus.CANCELLED:
+            raise IssueStateError(f"the issue is {broadcast.status}, not cancelled")
+        broadcast.status = BroadcastStatus.SENDING
+    queued: list[int] = []
+    while chunk := _requeue_cancelled(broadcast_id, now):
+        queued.extend(chunk)
+    return queued
+
+
+def _locked(session: Session, broadcast_id: int) -> Broadcast:
+    broadcast = session.get(Broadcast, broadcast_id, with_for_update=True)
+    if broadcast is None:
+        raise LookupError(f"there is no issue {broadcast_id}")
+    return broadcast
+
+
+def _requeue_cancelled(broadcast_id: int, now: datetime) -> list[int]:
+    """Queue one chunk of the deliveries the cancellation skipped; their own transaction,
+    so a large issue is not one long lock."""
+    with session_scope() as session:
+        chunk = (
+            select(Delivery.id)
+            .where(
+                Delivery.broadcast_id == broadcast_id,
+                Delivery.status == DeliveryStatus.SKIPPED,
+                Delivery.last_error == CANCELLED,
+            )
+            .limit(RESUME_CHUNK)
+            .scalar_subquery()
+        )
+        rows = session.execute(
+            update(Delivery)
+            .where(
+                Delivery.id.in_(chunk),
+                Delivery.status == DeliveryStatus.SKIPPED,
+                _still_going(broadcast_id),  # cancelled again meanwhile: leave them
+            )
+            .values(status=DeliveryStatus.QUEUED, last_error=None, updated_at=now)
+            .returning(Delivery.id)
+            .execution_options(synchronize_session=False)
+        )
+        return sorted(row.id for row in rows)
+
+
+def _still_going(broadcast_id: int) -> Any:
+    return (
+        select(Broadcast.id)
+        .where(Broadcast.id == broadcast_id, Broadcast.status != BroadcastStatus.CANCELLED)
+        .exists()
+    )

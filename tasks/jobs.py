@@ -15,7 +15,7 @@ from core.clock import utcnow
 from core.config import get_settings
 from core.db import session_scope
 from emails.transports import Transport, make_transport
-from tasks import events, purge, schedule
+from tasks import events, heartbeat, purge, schedule
 from tasks.catalog import get_catalog
 from tasks.celery_app import celery
 from tasks.rate_limit import SendRate, redis_client
@@ -47,14 +47,16 @@ def get_sender() -> Sender:
 def tick() -> dict[str, Any]:
     """Claim what is due now and queue it for sending."""
     settings = get_settings()
-    report = schedule.tick(
-        get_catalog(),
-        utcnow(),
-        daily_cap=settings.daily_cap,
-        resend_unknown_after=timedelta(seconds=settings.unknown_resend_after),
-    )
-    queue_batches(report.batches.values())
-    _apply_forgotten_events()
+    # Recorded when the tick is done, for the dashboard and /metrics (tasks/heartbeat.py).
+    with heartbeat.ticking(settings.require_redis_url()):
+        report = schedule.tick(
+            get_catalog(),
+            utcnow(),
+            daily_cap=settings.daily_cap,
+            resend_unknown_after=timedelta(seconds=settings.unknown_resend_after),
+        )
+        queue_batches(report.batches.values())
+        _apply_forgotten_events()
     summary = {
         "due": report.due,
         "claimed": report.claimed,

@@ -101,9 +101,14 @@ def export(session: Session, uid: str, now: datetime) -> dict[str, Any] | None:
     }
 
 
-def erase(session: Session, uid: str, key: str, now: datetime) -> int | None:
+def erase(
+    session: Session, uid: str, key: str, now: datetime, source: str = ERASED_SOURCE
+) -> int | None:
     """Delete the reader and all of theirs, keeping only their address's hash as a
-    suppression. Their former id, or None if there was no such reader (already erased)."""
+    suppression. Their former id, or None if there was no such reader (already erased).
+
+    `source` says who asked: the reader, or an operator ("operator:<email>") on their behalf.
+    """
     reader = _reader(session, uid)
     if reader is None:
         return None
@@ -115,8 +120,9 @@ def erase(session: Session, uid: str, key: str, now: datetime) -> int | None:
     session.execute(delete(Enrollment).where(Enrollment.subscriber_id == reader_id))
     session.execute(delete(Subscriber).where(Subscriber.id == reader_id))
     session.execute(delete(Suppression).where(func.lower(Suppression.email) == email.lower()))
-    _suppress_hash(session, address_hash(email, key), now)
-    log.info("reader erased at their request", extra={"subscriber": reader_id})
+    _suppress_hash(session, address_hash(email, key), now, source)
+    asked = "at their request" if source == ERASED_SOURCE else "by an operator"
+    log.info(f"reader erased {asked}", extra={"subscriber": reader_id, "source": source})
     return reader_id
 
 
@@ -199,11 +205,11 @@ def _delete_events(session: Session, reader_id: int, email: str) -> None:
     session.execute(delete(Event).where(or_(Event.delivery_id.in_(theirs), named)))
 
 
-def _suppress_hash(session: Session, digest: str, now: datetime) -> None:
+def _suppress_hash(session: Session, digest: str, now: datetime, source: str) -> None:
     dialect_insert = postgresql.insert if is_postgresql(session) else sqlite.insert
     session.execute(
         dialect_insert(Suppression)
-        .values(email_hash=digest, reason=ERASED_REASON, source=ERASED_SOURCE, created_at=now)
+        .values(email_hash=digest, reason=ERASED_REASON, source=source[:100], created_at=now)
         .on_conflict_do_nothing()  # erased before, under another row of the same address
     )
 

@@ -30,6 +30,7 @@ from core.db import among, session_scope
 from core.links import link
 from core.models import (
     Broadcast,
+    BroadcastStatus,
     Delivery,
     DeliveryKind,
     DeliveryStatus,
@@ -54,6 +55,7 @@ from emails.render import (
     render_confirmation,
 )
 from emails.transports import Outcome, Transport, TransportError
+from tasks import broadcasts
 from tasks.rate_limit import SendRate
 from tasks.readers import CONFIRMABLE
 from tasks.switches import sending_stopped
@@ -194,6 +196,8 @@ class Sender:
             broadcast = facts.broadcasts.get(row.broadcast_id or 0)
             if broadcast is None:
                 return "broadcast is gone"
+            if broadcast.status is BroadcastStatus.CANCELLED:
+                return broadcasts.CANCELLED  # resuming the issue queues it again
             if (row.subscriber_id, broadcast.list) not in facts.members:
                 return f"reader left the list {broadcast.list}"
             return None

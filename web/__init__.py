@@ -13,6 +13,7 @@ from web import (
     hooks,
     leave,
     library,
+    ops,
     preferences,
     privacy,
     security,
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(hooks.bp)
     app.register_blueprint(library.bp)
     app.register_blueprint(privacy.bp)
+    app.register_blueprint(ops.bp)
     dashboard.init_app(app)
     errors.init_app(app)
     return app

@@ -205,7 +205,11 @@ def _is_ours(pid: str) -> bool:
 
 def _banner(base_url: str, outbox: Path) -> None:
     click.secho(f"\nTend is running: open {base_url}/", bold=True)
-    click.echo(f"Mail goes to {outbox}/ (one .eml file per message). Ctrl-C stops everything.\n")
+    click.echo(f"Mail goes to {outbox}/ (one .eml file per message). Ctrl-C stops everything.")
+    click.echo(
+        f"The dashboard is at {base_url}/dashboard/: let yourself in with "
+        "`tend create-operator you@example.org` in another terminal.\n"
+    )
 
 
 def _watch(children: list[Child]) -> int:
