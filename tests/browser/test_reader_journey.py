@@ -8,23 +8,18 @@ preferences pages are opened at a phone's width and must not scroll sideways the
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from email.message import EmailMessage
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from core.config import get_settings
-from core.db import make_engine, session_scope
 from core.models import Enrollment, EnrollmentState, Subscriber, SubscriberStatus
 from courses.loader import load_catalog
 from tests.conftest import EMBEDDED
 from tests.support import outbox
-from tests.support.dev_server import running_tend_dev
+from tests.support.dev_server import dev_session, running_tend_dev
 
 playwright = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.browser
@@ -211,22 +206,6 @@ def footer_links(lesson: EmailMessage) -> tuple[str, str]:
     assert parser.links.get("Your preferences") == preferences_url, parser.links
     assert parser.links.get("Unsubscribe") == unsubscribe_url, parser.links
     return preferences_url, unsubscribe_url
-
-
-@contextmanager
-def dev_session(data_dir: Path) -> Iterator[Session]:
-    """A session on the database `tend dev` uses: the one DATABASE_URL names, shared with
-    this test run, or else the SQLite file in its own data folder."""
-    if get_settings().database_url is not None:
-        with session_scope() as session:
-            yield session
-        return
-    engine = make_engine(f"sqlite:///{(data_dir / 'tend.sqlite3').resolve()}")
-    try:
-        with Session(engine) as session, session.begin():
-            yield session
-    finally:
-        engine.dispose()
 
 
 def enrollment_state(data_dir: Path) -> EnrollmentState:

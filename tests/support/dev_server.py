@@ -15,6 +15,10 @@ from pathlib import Path
 from urllib.error import URLError
 from urllib.request import urlopen
 
+from sqlalchemy.orm import Session
+
+from core.config import get_settings
+from core.db import make_engine, session_scope
 from tests.support.processes import stop, wait_for, wait_for_log
 from web.embedded_redis import free_port
 
@@ -88,3 +92,19 @@ def stops_serving(url: str, wait: float = 10.0) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+@contextmanager
+def dev_session(data_dir: Path) -> Iterator[Session]:
+    """A session on the database `tend dev` uses: the one DATABASE_URL names, shared with
+    this test run, or else the SQLite file in its own data folder."""
+    if get_settings().database_url is not None:
+        with session_scope() as session:
+            yield session
+        return
+    engine = make_engine(f"sqlite:///{(data_dir / 'tend.sqlite3').resolve()}")
+    try:
+        with Session(engine) as session, session.begin():
+            yield session
+    finally:
+        engine.dispose()
