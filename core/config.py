@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     )
     # Seconds to wait for SendGrid's answer; past it the batch is in doubt (see below).
     sendgrid_timeout: float = Field(default=30.0, gt=0, validation_alias="SENDGRID_TIMEOUT")
+    # Open and click tracking (SendGrid rewrites links and adds a pixel): off unless asked
+    # for, whatever the account's own defaults; its counts then show on the dashboard.
+    tracking: bool = Field(default=False, validation_alias="TEND_TRACKING")
     # SendGrid checks each request and answers as usual, but delivers nothing.
     sendgrid_sandbox: bool = Field(default=False, validation_alias="SENDGRID_SANDBOX")
     # The event webhook's verification key (base64 DER, as SendGrid's settings page shows it).
@@ -72,6 +75,9 @@ class Settings(BaseSettings):
     # At most this many letters (lessons and issues, all courses and newsletters together)
     # per reader per day of theirs; 0 for no limit. Later ones wait for the next day.
     daily_cap: int = Field(default=1, ge=0, validation_alias="TEND_DAILY_CAP")
+    # Seconds between background refreshes of the dashboard's heavy reports (the overview,
+    # the calendar, the funnels, the issues): their pages show the latest refresh.
+    reports_every: int = Field(default=300, ge=10, validation_alias="TEND_REPORTS_EVERY")
     # "json": one JSON object a log line, with every field (for a log collector).
     log_format: Literal["text", "json"] = Field(default="text", validation_alias="TEND_LOG_FORMAT")
     # Signups one address (IP) may send, and signups for one email address, in the

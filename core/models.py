@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -192,6 +193,8 @@ class Delivery(Base):
         UniqueConstraint("enrollment_id", "round", "lesson"),
         UniqueConstraint("broadcast_id", "subscriber_id"),
         Index("ix_deliveries_status_updated_at", "status", "updated_at"),
+        # An issue's deliveries by status: its live progress counts them every few seconds.
+        Index("ix_deliveries_broadcast_id_status", "broadcast_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -225,6 +228,8 @@ class Event(Base):
     """A provider event (delivered, bounce, complaint...), kept once per provider event id."""
 
     __tablename__ = "events"
+    # Complaints within a window, for the overview's rates and /metrics.
+    __table_args__ = (Index("ix_events_type_occurred_at", "type", "occurred_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     provider: Mapped[str] = mapped_column(String(20))
@@ -353,3 +358,16 @@ class Switch(Base):
     set_by: Mapped[str] = mapped_column(String(320))
     set_at: Mapped[datetime] = mapped_column(default=utcnow)
     reason: Mapped[str | None] = mapped_column(Text)
+
+
+class ReportSnapshot(Base):
+    """The latest result of a heavy dashboard report, computed in the background
+    (tasks/reports/snapshots.py), so a page reads one row instead of millions."""
+
+    __tablename__ = "report_snapshots"
+
+    # "overview", "calendar", "courses", "funnel:<course>", "issues", "issue:<id>"...
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    computed_at: Mapped[datetime]
+    seconds: Mapped[float] = mapped_column(Float)  # how long the computation took
+    data: Mapped[Any] = mapped_column(JSON)

@@ -48,6 +48,14 @@ def _configuration() -> dict[str, Any]:
         "beat_schedule": {
             "tick": {"task": "tasks.jobs.tick", "schedule": TICK_SECONDS},
             "purge": {"task": "tasks.jobs.purge_unconfirmed", "schedule": PURGE_SECONDS},
+            # The dashboard's heavy reports. A refresh not started within a period is
+            # dropped (the next one is due anyway); one still running holds a lock in
+            # Redis that makes the next return at once (tasks.jobs.refresh_reports).
+            "refresh-reports": {
+                "task": "tasks.jobs.refresh_reports",
+                "schedule": float(settings.reports_every),
+                "options": {"expires": float(settings.reports_every)},
+            },
         },
     }
 

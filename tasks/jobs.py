@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import random
@@ -10,15 +11,17 @@ from datetime import timedelta
 from typing import Any
 
 from celery import Task
+from redis.exceptions import LockError
 
 from core.clock import utcnow
 from core.config import get_settings
 from core.db import session_scope
 from emails.transports import Transport, make_transport
-from tasks import events, heartbeat, purge, schedule
+from tasks import events, heartbeat, purge, schedule, switches
 from tasks.catalog import get_catalog
 from tasks.celery_app import celery
 from tasks.rate_limit import SendRate, redis_client
+from tasks.reports import snapshots
 from tasks.sending import Sender
 
 log = logging.getLogger(__name__)
@@ -26,6 +29,7 @@ log = logging.getLogger(__name__)
 SEND_BATCH = 1000  # SendGrid takes at most 1,000 personalizations per request
 RETRY_CAP_SECONDS = 300.0  # never queue a countdown longer than a few minutes
 EVENTS_FORGOTTEN_AFTER = timedelta(minutes=1)
+REFRESH_LOCK = "tend:reports:refreshing"
 
 
 @functools.cache
@@ -129,6 +133,32 @@ def purge_unconfirmed() -> int:
         return purge.purge_unconfirmed(session, utcnow())
 
 
+@celery.task(name="tasks.jobs.refresh_reports", ignore_result=True)
+def refresh_reports() -> dict[str, float]:
+    """Recompute the dashboard's heavy reports (tasks/reports/snapshots.py). Returns the
+    seconds each took; empty when another refresh still holds the lock."""
+    settings = get_settings()
+    client = redis_client(settings.require_redis_url())
+    # Held for at most a few periods: a worker that dies mid-refresh frees it by itself.
+    lock = client.lock(REFRESH_LOCK, timeout=3 * settings.reports_every, blocking=False)
+    if not lock.acquire(blocking=False):
+        log.info("reports: a refresh is still running; this one is skipped")
+        return {}
+    try:
+        took = snapshots.refresh_all(session_scope, get_catalog(), utcnow())
+    finally:
+        with contextlib.suppress(LockError):  # expired meanwhile: nothing left to free
+            lock.release()
+    total = round(sum(took.values()), 3)
+    log.info(
+        "reports: %d refreshed in %.3f s",
+        len(took),
+        total,
+        extra={"reports": len(took), "seconds": total},
+    )
+    return took
+
+
 def backoff(attempt: int, report: Any) -> float:
     """Exponential with full jitter, at least what the provider asked for, capped."""
     wait = random.uniform(0, min(RETRY_CAP_SECONDS, 2.0 ** (attempt + 2)))
@@ -139,6 +169,15 @@ def queue_batches(groups: Any) -> None:
     for ids in groups:
         for start in range(0, len(ids), SEND_BATCH):
             send_batch.delay(list(ids[start : start + SEND_BATCH]))
+
+
+def queue_waiting() -> int:
+    """Once sending resumes, queue at once what workers held back while it was stopped
+    (rather than wait for the tick's sweep of stale deliveries); how many were queued."""
+    with session_scope() as session:
+        groups = switches.waiting(session)
+    queue_batches(groups)
+    return sum(len(ids) for ids in groups)
 
 
 def queue_send(delivery_ids: Sequence[int]) -> None:

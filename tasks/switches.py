@@ -7,11 +7,13 @@ the daily cap keep that from becoming a burst.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.models import Switch
+from core.models import Delivery, DeliveryStatus, Switch
 
 SENDING_STOPPED = "sending-stopped"
 
@@ -36,3 +38,19 @@ def resume_sending(session: Session) -> bool:
         return False
     session.delete(switch)
     return True
+
+
+def waiting(session: Session, limit: int = 5000) -> list[list[int]]:
+    """Deliveries left queued while sending was stopped, grouped as the tick groups them
+    (one letter to render a group), to queue at once when sending resumes. Any beyond
+    `limit` are queued again by the tick's sweep of stale deliveries a few minutes later."""
+    rows = session.execute(
+        select(Delivery.id, Delivery.kind, Delivery.lesson)
+        .where(Delivery.status == DeliveryStatus.QUEUED)
+        .order_by(Delivery.id)
+        .limit(limit)
+    ).all()
+    groups: defaultdict[tuple[str, str], list[int]] = defaultdict(list)
+    for delivery_id, kind, lesson in rows:
+        groups[(str(kind), lesson or "")].append(delivery_id)
+    return list(groups.values())

@@ -12,7 +12,7 @@ from core.clock import utcnow
 from core.db import session_scope
 from core.models import Enrollment, Subscriber
 from courses.model import Course
-from tasks import enrollments, switches
+from tasks import enrollments, jobs, switches
 from tasks.catalog import get_catalog
 
 
@@ -38,7 +38,10 @@ def sending_start() -> None:
     """Let sending go on; what fell due meanwhile goes out one letter a day per reader."""
     with session_scope() as session:
         lifted = switches.resume_sending(session)
-    click.echo("Sending goes on." if lifted else "Sending was not stopped.")
+    if not lifted:
+        click.echo("Sending was not stopped.")
+        return
+    click.echo(f"Sending goes on: {jobs.queue_waiting():,} held letters queued again.")
 
 
 @sending.command("status")

@@ -42,11 +42,20 @@ class SendGridTransport:
     name = "sendgrid"
     batch_size = MAX_PERSONALIZATIONS
 
-    def __init__(self, api_key: str, *, host: str, timeout: float, sandbox: bool = False) -> None:
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        host: str,
+        timeout: float,
+        sandbox: bool = False,
+        tracking: bool = False,
+    ) -> None:
         self.client = SendGridAPIClient(api_key=api_key, host=host)
         # The library's HTTP client waits forever unless told otherwise.
         self.client.client.timeout = timeout
         self.sandbox = sandbox
+        self.tracking = tracking
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SendGridTransport:
@@ -56,13 +65,15 @@ class SendGridTransport:
             host=settings.sendgrid_api_host,
             timeout=settings.sendgrid_timeout,
             sandbox=settings.sendgrid_sandbox,
+            tracking=settings.tracking,
         )
 
     def send(self, batch: Batch) -> list[Outcome]:
         if len(batch.recipients) > MAX_PERSONALIZATIONS:
             raise ValueError(f"SendGrid takes at most {MAX_PERSONALIZATIONS} readers a request")
         try:
-            response = self.client.send(request_body(batch, sandbox=self.sandbox))
+            body = request_body(batch, sandbox=self.sandbox, tracking=self.tracking)
+            response = self.client.send(body)
         except HTTPError as error:
             raise http_error(error) from None
         except URLError as error:
@@ -84,7 +95,7 @@ class SendGridTransport:
         """Each request opens its own connection: nothing is kept open."""
 
 
-def request_body(batch: Batch, *, sandbox: bool = False) -> dict[str, Any]:
+def request_body(batch: Batch, *, sandbox: bool = False, tracking: bool = False) -> dict[str, Any]:
     """The v3 Mail Send request for a batch: the letter once, a personalization a reader."""
     letter = batch.letter
     body: dict[str, Any] = {
@@ -105,6 +116,13 @@ def request_body(batch: Batch, *, sandbox: bool = False) -> dict[str, Any]:
         body["categories"] = [category[:255] for category in batch.categories[:10]]
     if sandbox:
         body["mail_settings"] = {"sandbox_mode": {"enable": True}}
+    # Said in every request, so an account that tracks by default does not: no rewritten
+    # links, no pixel. SendGrid's own unsubscribe footer never: ours is in every letter.
+    body["tracking_settings"] = {
+        "click_tracking": {"enable": tracking, "enable_text": False},
+        "open_tracking": {"enable": tracking},
+        "subscription_tracking": {"enable": False},
+    }
     return body
 
 

@@ -120,12 +120,18 @@ def test_an_operator_finds_a_reader_retries_their_letter_and_stops_sending(
         assert status_of(data_dir, sam) is DeliveryStatus.QUEUED
         assert letters_to(box, "sam.held@example.org") == []
 
-        # 5. Resuming: the switch is off again.
+        # 5. Resuming: the held letter goes out at once.
         page.get_by_role("link", name="Overview", exact=True).click()
         page.get_by_role("button", name="Resume sending").click()
-        flashed("Sending resumes")
+        flashed("held back while it was stopped, queued again: 1.")
         expect(page.get_by_role("button", name="Stop all sending")).to_be_visible()
         shot("05-sending-resumed")
+        wait_for(
+            lambda: letters_to(box, "sam.held@example.org"),
+            60,
+            "the held welcome in the outbox after resuming",
+            message=lambda: [m["To"] for m in outbox.messages(box)],
+        )
 
 
 def create_operator(data_dir: Path) -> None:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import redis
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
@@ -33,6 +30,7 @@ from tasks.reports import suppressions as suppressions_report
 from tasks.sending import Sender
 from tests.integration.test_sending import FailingTransport
 from tests.support import outbox
+from tests.support.broker import queued_sends
 from tests.support.operators import form_token
 from tests.support.readers import active_reader, many_due
 from tests.support.worker import celery_worker
@@ -68,19 +66,6 @@ def status_of(delivery_id: int) -> DeliveryStatus:
         delivery = session.get(Delivery, delivery_id)
         assert delivery is not None
         return delivery.status
-
-
-def queued_sends(settings: Settings) -> list[list[int]]:
-    """The delivery ids of each send task waiting in the broker, oldest first."""
-    with redis.Redis.from_url(settings.require_redis_url()) as broker:
-        raw = broker.lrange("celery", 0, -1)
-    sends = []
-    for message in reversed(raw):  # kombu pushes on the left
-        envelope = json.loads(message)
-        assert envelope["headers"]["task"] == "tasks.jobs.send_batch"
-        args, _kwargs, _embed = json.loads(base64.b64decode(envelope["body"]))
-        sends.append(args[0])
-    return sends
 
 
 def retry_button(client: FlaskClient, delivery_id: int, status: str = "failed") -> int:

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import insert, update
 
 from core.clock import utcnow
+from core.config import Settings
 from core.db import session_scope
 from core.models import (
     Broadcast,
@@ -30,6 +31,7 @@ from courses.model import Catalog
 from tasks import heartbeat, jobs
 from tasks.reports import forward, overview
 from tasks.switches import sending_stopped
+from tests.support.broker import queued_sends
 from tests.support.operators import form_token
 from tests.support.readers import active_reader, many_due
 from tests.support.worker import celery_worker
@@ -189,8 +191,19 @@ def test_stopping_sending_from_the_dashboard_makes_the_tick_hold_due_lessons(
     assert "Resume sending" in page
     resumed = admin.post("/dashboard/sending/resume", data={"csrf_token": token})
     assert resumed.status_code == 302
-    assert "Sending resumes with the next tick" in admin.get("/dashboard/").text
+    assert "held back while it was stopped, queued again: 0." in admin.get("/dashboard/").text
     assert jobs.tick.run()["claimed"] == 1
+
+
+def test_letters_held_while_sending_was_stopped_are_queued_when_it_resumes(
+    admin: FlaskClient, settings: Settings
+) -> None:
+    token = form_token(admin)
+    admin.post("/dashboard/sending/stop", data={"csrf_token": token})
+    held = many_due(3, "welcome", utcnow())  # queued, and left queued by the workers
+    admin.post("/dashboard/sending/resume", data={"csrf_token": token})
+    assert "held back while it was stopped, queued again: 3." in admin.get("/dashboard/").text
+    assert queued_sends(settings) == [held]
 
 
 def test_stopping_twice_keeps_who_stopped_it_first(admin: FlaskClient, viewer: FlaskClient) -> None:

@@ -4,15 +4,12 @@ own page shows exactly as the reader's own buttons would."""
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import redis
 import time_machine
 from flask.testing import FlaskClient
 from sqlalchemy import insert, select
@@ -38,6 +35,7 @@ from tasks.privacy import address_hash, hash_key
 from tasks.reports import directory
 from tasks.sending import Sender
 from tests.support import outbox
+from tests.support.broker import queued_sends
 from tests.support.operators import form_token
 from tests.support.worker import celery_worker
 
@@ -147,14 +145,6 @@ def status_of(delivery_id: int) -> DeliveryStatus:
         delivery = session.get(Delivery, delivery_id)
         assert delivery is not None
         return delivery.status
-
-
-def queued_sends(settings: Settings) -> list[list[int]]:
-    """The ids of each send task waiting in the broker's queue."""
-    with redis.Redis.from_url(settings.require_redis_url()) as broker:
-        messages = [json.loads(raw) for raw in broker.lrange("celery", 0, -1)]
-    sends = [m for m in messages if m["headers"]["task"] == "tasks.jobs.send_batch"]
-    return [json.loads(base64.b64decode(m["body"]))[0][0] for m in sends]
 
 
 # Search and filters

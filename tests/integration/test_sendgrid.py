@@ -126,6 +126,17 @@ def _substitute(content: str, substitutions: dict[str, str]) -> str:
     return content
 
 
+def test_open_and_click_tracking_are_off_unless_asked_for(sendgrid: SendGridStandIn) -> None:
+    transport(sendgrid).send(batch(1))
+    transport(sendgrid, tracking=True).send(batch(1))
+    quiet, tracked = (request.body["tracking_settings"] for request in sendgrid.accepted)
+    assert quiet["click_tracking"]["enable"] is False
+    assert quiet["open_tracking"]["enable"] is False
+    assert tracked["click_tracking"]["enable"] is True
+    assert tracked["open_tracking"]["enable"] is True
+    assert quiet["subscription_tracking"] == tracked["subscription_tracking"] == {"enable": False}
+
+
 def test_sandbox_mode_is_asked_for_by_setting(sendgrid: SendGridStandIn) -> None:
     outcomes = transport(sendgrid, sandbox=True).send(batch(1))
 

@@ -22,5 +22,6 @@ def start_afresh(settings: Settings) -> None:
             for table in reversed(Base.metadata.sorted_tables):
                 connection.execute(table.delete())
     shutil.rmtree(settings.outbox_dir, ignore_errors=True)
+    shutil.rmtree(settings.data_dir / "imports", ignore_errors=True)
     with redis.Redis.from_url(settings.require_redis_url()) as broker:
         broker.flushdb()

@@ -1,22 +1,29 @@
-"""Dashboard: courses, and each course's funnel (which lesson readers stop after)."""
+"""Dashboard: courses, and each course's funnel (which lesson readers stop after).
+
+Both read the reports' latest snapshots (tasks/reports/snapshots.py): a funnel joins every
+lesson delivery of the course, millions at scale."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from flask import abort, render_template
 
-from core.db import session_scope
 from tasks.reports import funnel as report
 from web import context
 from web.dashboard.blueprint import bp
+from web.dashboard.overview import latest
 
 
 @bp.get("/courses")
 def courses() -> str:
     catalog = context.catalog()
-    with session_scope() as session:
-        counts = report.course_counts(session, catalog.courses)
+    counts, as_of = latest("courses")
     return render_template(
-        "dashboard/courses.html", courses=list(catalog.courses.values()), counts=counts
+        "dashboard/courses.html",
+        courses=list(catalog.courses.values()),
+        counts=counts,
+        as_of=as_of,
     )
 
 
@@ -25,10 +32,10 @@ def course_funnel(slug: str) -> str:
     course = context.catalog().get(slug)
     if course is None:
         abort(404)
-    with session_scope() as session:
-        funnel = report.funnel(session, course)
+    stored, as_of = latest(f"funnel:{slug}")
+    funnel = dataclasses.replace(stored, course=course)  # a snapshot holds no catalog objects
     return render_template(
-        "dashboard/course.html", funnel=funnel, course=course, bars=_bars(funnel)
+        "dashboard/course.html", funnel=funnel, course=course, bars=_bars(funnel), as_of=as_of
     )
 
 

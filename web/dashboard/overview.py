@@ -5,30 +5,35 @@ The page is built from one report (tasks/reports/overview.py) and the engine's l
 (tasks/heartbeat.py); its live panel asks again every 5 seconds through htmx. The full
 page never waits for the workers' ping: it shows the count kept from a recent one, and the
 panel's own request (which may wait half a second) fills it in.
+
+The report reads every delivery of the last 30 days: at scale that takes seconds, so the
+page shows its latest snapshot (tasks/reports/snapshots.py), kept fresh by beat. This
+module also holds what every page built on a snapshot shares: `latest` and the admin's
+"Refresh now".
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from core.clock import utcnow
 from core.db import session_scope
-from tasks import heartbeat
+from tasks import heartbeat, jobs
+from tasks.reports import snapshots
 from tasks.reports.overview import (
     BOUNCES,
     COMPLAINTS,
     Overview,
     Rate,
     ReaderSeries,
-)
-from tasks.reports.overview import (
-    overview as overview_report,
 )
 from tasks.switches import resume_sending, sending_stopped, stop_sending
 from web import context
@@ -52,14 +57,71 @@ READER_CLASSES = {"active": "active", "pending": "pending", "left": "left"}
 THRESHOLDS = {"Bounced": BOUNCES, "Complaints": COMPLAINTS}
 
 
+@dataclass(frozen=True)
+class AsOf:
+    """When a page's figures were computed, for the muted line _as_of.html draws."""
+
+    name: str  # the snapshot's name, which "Refresh now" posts
+    computed_at: datetime
+    every_minutes: float
+    today: bool  # computed on today's UTC date: the time alone says when
+
+
+def latest(name: str) -> tuple[Any, AsOf]:
+    """The snapshot `name`, computed now if none is recent enough (404: unknown name)."""
+    now = utcnow()
+    compute = snapshots.compute_for(name, context.catalog(), now)
+    if compute is None:
+        abort(404)
+    every = context.settings().reports_every
+    with session_scope() as session:
+        data, computed_at = snapshots.read(session, name, compute, snapshots.max_age(every), now)
+    return data, AsOf(name, computed_at, every / 60, computed_at.date() == now.date())
+
+
+@bp.post("/reports/refresh")
+def refresh_report() -> Response:
+    """Recompute one report at once, then show its page again (admins only: a POST)."""
+    name = request.form.get("name", "")
+    back = _page_of(name)
+    now = utcnow()
+    compute = snapshots.compute_for(name, context.catalog(), now)
+    if compute is None or back is None:
+        abort(404)
+    with session_scope() as session:
+        snapshots.refresh(session, name, compute, now)
+    log.info("report refreshed", extra={"report": name, "operator": current_user.email})
+    flash("The figures are refreshed.")
+    return redirect(back)
+
+
+def _page_of(name: str) -> str | None:
+    """The page a snapshot is shown on."""
+    kind, _, arg = name.partition(":")
+    pages = {
+        "overview": url_for("dashboard.overview"),
+        "calendar": url_for("dashboard.calendar"),
+        "courses": url_for("dashboard.courses"),
+        "issues": url_for("dashboard.issues"),
+    }
+    if name in pages:
+        return pages[name]
+    if kind == "funnel" and arg:
+        return url_for("dashboard.course_funnel", slug=arg)
+    if kind == "issues" and arg.isdigit():
+        return url_for("dashboard.issues", page=arg)
+    if kind == "issue" and arg.isdigit():
+        return url_for("dashboard.issue", broadcast_id=int(arg))
+    return None
+
+
 @bp.get("/")
 def overview() -> str:
-    now = utcnow()
-    with session_scope() as session:
-        report = overview_report(session, now)
+    report, as_of = latest("overview")
     return render_template(
         "dashboard/overview.html",
         report=report,
+        as_of=as_of,
         sends_chart=sends_chart(report),
         readers_chart=readers_chart(report.readers),
         meters={rate.label: rate_meter(rate) for rate in report.rates},
@@ -97,10 +159,22 @@ def resume() -> Response:
         lifted = resume_sending(session)
     if lifted:
         log.warning("sending resumed", extra={"operator": current_user.email})
-        flash("Sending resumes with the next tick, within a minute.")
+        held = _queue_waiting()
+        flash(
+            f"Sending resumes. Letters held back while it was stopped, queued again: "
+            f"{held:,}. The next tick goes on where things stood."
+        )
     else:
         flash("Sending was not stopped. Nothing changed.")
     return redirect(url_for("dashboard.overview"))
+
+
+def _queue_waiting() -> int:
+    try:
+        return jobs.queue_waiting()
+    except Exception:  # the broker is down: the tick's sweep queues them a little later
+        log.exception("could not queue the held letters; the tick will")
+        return 0
 
 
 def _live(wait: bool) -> dict[str, object]:
