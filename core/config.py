@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     )
     # A bearer token for /metrics; unset, /metrics answers only to requests from this machine.
     metrics_token: str | None = Field(default=None, validation_alias="TEND_METRICS_TOKEN")
+    # Proxies in front of gunicorn that set X-Forwarded-For/-Proto/-Host (one nginx or load
+    # balancer: 1). Each reader's address, for rate limits and the consent record, is then
+    # the one the nearest of them saw; 0 trusts no such header.
+    proxy_hops: int = Field(default=0, ge=0, le=5, validation_alias="TEND_PROXY_HOPS")
     # Set by `tend dev`: author previews open without login, files are re-read on change.
     dev: bool = Field(default=False, validation_alias="TEND_DEV")
 

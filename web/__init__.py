@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from core.config import Settings, get_settings
 from tasks.catalog import get_catalog
@@ -37,6 +38,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         MAX_CONTENT_LENGTH=64 * 1024,
     )
     app.extensions["tend.settings"] = settings
+    if settings.proxy_hops:
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     # Loading the courses here means a broken lesson stops the web process at start-up.
     get_catalog()
     security.init_app(app, settings)
