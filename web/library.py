@@ -17,6 +17,7 @@ from emails.render import PREFERENCES_URL, UNSUBSCRIBE_URL, long_date, render
 from tasks.library import Reader, Shelf, find_reader, has_received, library
 from tasks.zones import zone_of
 from web import context
+from web.security import letter_response
 from web.tokens import read_token
 
 bp = Blueprint("library", __name__)
@@ -32,7 +33,7 @@ def page(token: str) -> str:
 
 
 @bp.get("/library/<token>/<publication>/<letter>")
-def read(token: str, publication: str, letter: str) -> str:
+def read(token: str, publication: str, letter: str) -> Response:
     """A letter the reader has received, as they got it; any other is not here for them."""
     catalog = context.catalog()  # once: the letter must be one of the library's
     with session_scope() as session:
@@ -41,7 +42,7 @@ def read(token: str, publication: str, letter: str) -> str:
         abort(404)
     found, chosen = catalog.letter(f"{publication}/{letter}")
     page, _ = render(found, chosen, context.settings().base_url).for_reader(_values(reader))
-    return page
+    return letter_response(page)
 
 
 @bp.after_request

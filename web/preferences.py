@@ -31,6 +31,7 @@ from tasks import enrollments, preferences, readers
 from web import context
 from web.preference_forms import CourseForm, DetailsForm, ListForm
 from web.preference_view import course_rows, list_rows, long_local_date, newsletter_lists
+from web.security import letter_response
 from web.tokens import read_token
 
 bp = Blueprint("preferences", __name__)
@@ -257,7 +258,7 @@ COURSE_CHANGES: dict[str, Callable[[_CourseChange], str]] = {
 
 
 @bp.get("/read/<publication>/<letter>")
-def read(publication: str, letter: str) -> str:
+def read(publication: str, letter: str) -> Response:
     """A lesson or issue as a page, for a link from another letter or to share."""
     catalog, base_url = context.catalog(), context.settings().base_url
     course, newsletter = catalog.get(publication), catalog.newsletters.get(publication)
@@ -270,4 +271,4 @@ def read(publication: str, letter: str) -> str:
     else:
         abort(404)
     page, _ = rendered.for_reader({UNSUBSCRIBE_URL: "#", PREFERENCES_URL: "#"})
-    return page
+    return letter_response(page)

@@ -1,17 +1,25 @@
-"""Protection for every form: CSRF (Flask-WTF) and rate limits (Flask-Limiter, in Redis).
+"""Protection for every form and every answer: CSRF (Flask-WTF), rate limits
+(Flask-Limiter, in Redis) and the security headers each response carries.
 
 The limits are counted in Redis so that every web process on every machine shares
 them; a process that cannot reach Redis lets the request through rather than failing
 it (`swallow_errors`), since a signup is worth more than a perfect count.
+
+Every page runs under a strict Content-Security-Policy: scripts and styles only from our
+own static files, or an inline block carrying this request's nonce (`csp_nonce()` in
+templates). A letter's HTML is the one exception: MJML output needs inline styles, so a
+response that is a letter gets a policy of its own that allows those and nothing that
+runs, and may be framed only by our own pages (`letter_response`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import secrets
 import time
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, Response, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
@@ -33,10 +41,66 @@ limiter = Limiter(
 )
 
 
+# The policy of every page; {nonce} is this request's. No 'unsafe-inline' anywhere: the
+# dashboard's htmx runs with includeIndicatorStyles false and allowEval false for this.
+PAGE_POLICY = (
+    "default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'nonce-{nonce}'; "
+    "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+# A letter's HTML: its own inline styles and remote images, nothing that runs, no forms
+# (`sandbox` with no allowances), and shown only inside our own previews.
+LETTER_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data: https: http:; "
+    "font-src https: data:; frame-ancestors 'self'; sandbox"
+)
+# Pages of other modules whose answer is a letter as a reader received it, on its own.
+HSTS = "max-age=31536000; includeSubDomains"
+
+
 def init_app(app: Flask, settings: Settings) -> None:
     csrf.init_app(app)
     app.config["RATELIMIT_STORAGE_URI"] = settings.redis_url or "memory://"
     limiter.init_app(app)
+    app.context_processor(lambda: {"csp_nonce": csp_nonce})
+    strict_transport = settings.base_url.startswith("https://")
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        return secure(response, strict_transport)
+
+
+def csp_nonce() -> str:
+    """This request's nonce: fresh and unguessable for each request, the same within it."""
+    if "csp_nonce" not in g:
+        g.csp_nonce = secrets.token_urlsafe(16)
+    return str(g.csp_nonce)
+
+
+def letter_response(html: str) -> Response:
+    """A letter's HTML as an answer of its own, under the letter's policy."""
+    g.letter_response = True
+    return Response(html, mimetype="text/html")
+
+
+def secure(response: Response, strict_transport: bool) -> Response:
+    """Set the security headers on an answer. A header a view set itself is kept (the
+    library's stricter Referrer-Policy, for one)."""
+    headers = response.headers
+    letter = g.get("letter_response", False)
+    if letter:
+        headers["Content-Security-Policy"] = LETTER_POLICY
+    else:
+        headers["Content-Security-Policy"] = PAGE_POLICY.format(nonce=csp_nonce())
+    headers.setdefault("X-Frame-Options", "SAMEORIGIN" if letter else "DENY")
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    # Reader links carry their token in the path: no other site may see one in a Referer.
+    headers.setdefault("Referrer-Policy", "same-origin")
+    if strict_transport:
+        # Only behind https: on http://127.0.0.1 under `tend dev` it would pin the browser
+        # to https for every port of localhost for a year.
+        headers["Strict-Transport-Security"] = HSTS
+    return response
 
 
 def retry_after() -> int:

@@ -1,6 +1,8 @@
 """Dashboard: the outbox viewer. With the outbox transport (the development default) every
 message is an .eml file under TEND_DATA_DIR/outbox; this lists them newest first and shows
-one: its headers, its text, and its HTML in a sandboxed frame that can run nothing.
+one: its headers, its text, and its HTML in a sandboxed frame that can run nothing. The
+HTML is an answer of its own (`/outbox/<name>/html`) under the letter's Content-Security-
+Policy, so the viewer's page keeps the dashboard's strict one.
 
 The transport names each file `<UTC time to the microsecond>-<Message-ID's local part>.eml`
 (emails/transports/outbox.py), so names sort by time: the newest are the largest names,
@@ -18,10 +20,11 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
 
-from flask import abort, render_template, request
+from flask import Response, abort, render_template, request
 
 from web import context
 from web.dashboard.blueprint import bp
+from web.security import letter_response
 
 PAGE_SIZE = 50
 # What the transport writes; anything else (a path, "..", a half-written ".part") is refused.
@@ -144,3 +147,16 @@ def outbox_letter(name: str) -> str | tuple[str, int]:
     if path is None:
         abort(404)
     return render_template("dashboard/outbox_letter.html", letter=shown(path))
+
+
+@bp.get("/outbox/<name>/html")
+def outbox_letter_html(name: str) -> Response | tuple[str, int]:
+    """The letter's HTML part alone, for the viewer's sandboxed frame."""
+    directory = _outbox()
+    if directory is None:
+        return _not_here()
+    path = letter_path(directory, name)
+    html = shown(path).html if path is not None else None
+    if html is None:
+        abort(404)
+    return letter_response(html)
