@@ -178,7 +178,10 @@ def run(
                 act(catalog, person, what, moment)
         if not any(start <= now < end for start, end in down):
             schedule.tick(catalog, now, daily_cap=1)
-        now = next_moment(now, actions, down)
+        following = next_moment(now, actions, down)
+        if following is None:
+            break  # nothing due, nothing left to do: a longer run could only idle
+        now = following
     return catalog
 
 
@@ -218,13 +221,19 @@ def act(catalog: Catalog, person: Reader, what: str, now: datetime) -> None:
     person.events.append((now, what))
 
 
-def next_moment(now: datetime, actions: list, down: list[tuple[datetime, datetime]]) -> datetime:
+def next_moment(
+    now: datetime, actions: list, down: list[tuple[datetime, datetime]]
+) -> datetime | None:
+    """When a tick every minute would next find something to do, or None once no lesson
+    is due, no reader or author has anything left to do and no outage holds ticks back."""
     with session_scope() as session:
         due = session.scalars(select(func.min(Enrollment.next_due_at))).one()
-    candidates = [now + timedelta(days=1)]
+    outage_ends = [end for start, end in down if start <= now < end]
+    if due is None and not actions and not outage_ends:
+        return None
+    candidates = [now + timedelta(days=1), *outage_ends]
     candidates += [moment for moment, _, _ in actions[:1]]
-    candidates += [end for start, end in down if start <= now < end]
-    if due is not None:
+    if due is not None and not outage_ends:  # while ticks are down, a due lesson waits
         candidates.append(max(due, now + timedelta(minutes=1)))
     return max(min(candidates), now + timedelta(minutes=1))
 
