@@ -92,11 +92,15 @@ def send_batch(self: Task, delivery_ids: list[int]) -> None:
     if report.retry:
         # Only the deliveries that failed for a passing reason go again, after a backoff.
         send_batch.apply_async((report.retry,), countdown=backoff(self.request.retries, report))
-    names = ("sent", "skipped", "failed", "retry", "held", "unknown")
+    if report.released:
+        # This worker is stopping: another takes them at once (or the tick's sweep, should
+        # the broker be gone too).
+        send_batch.delay(report.released)
+    names = ("sent", "skipped", "failed", "retry", "held", "unknown", "released")
     counts = {name: len(getattr(report, name)) for name in names}
     log.info(
         "batch: %(sent)d sent, %(skipped)d skipped, %(failed)d failed, %(retry)d to retry, "
-        "%(held)d held, %(unknown)d in doubt",
+        "%(held)d held, %(unknown)d in doubt, %(released)d given back",
         counts,
         extra=counts,
     )

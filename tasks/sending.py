@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -55,7 +54,7 @@ from emails.render import (
     render_confirmation,
 )
 from emails.transports import Outcome, Transport, TransportError
-from tasks import broadcasts
+from tasks import broadcasts, shutdown
 from tasks.rate_limit import SendRate
 from tasks.readers import CONFIRMABLE
 from tasks.switches import sending_stopped
@@ -76,6 +75,7 @@ class SendReport:
     retry: list[int] = field(default_factory=list)  # transient errors: send these again later
     held: list[int] = field(default_factory=list)  # sending is stopped: left queued
     unknown: list[int] = field(default_factory=list)  # no answer came: the provider's events say
+    released: list[int] = field(default_factory=list)  # the worker is stopping: queue these now
     retry_after: float | None = None
 
     def wait_at_least(self, seconds: float | None) -> None:
@@ -146,8 +146,21 @@ class Sender:
             batches = self._compose(session, claimed, now, report)
         for batch in batches:
             for part in batch.split(self.transport.batch_size):
-                self._send(part, now, lease, report)
+                if shutdown.requested():
+                    self._release(part, now, report)
+                else:
+                    self._send(part, now, lease, report)
         return report
+
+    def _release(self, batch: Batch, now: datetime, report: SendReport) -> None:
+        """Give back claims never handed to the provider, for another worker to take now."""
+        ids = [recipient.key for recipient in batch.recipients]
+        with session_scope() as session:
+            finish(
+                session, ids, DeliveryStatus.QUEUED, now, None,
+                was=DeliveryStatus.SENDING, attempt_back=True,
+            )  # fmt: skip
+        report.released.extend(ids)
 
     def _compose(
         self, session: Session, ids: list[int], now: datetime, report: SendReport
@@ -296,7 +309,9 @@ class Sender:
                 report.retry.extend(ids)
                 report.wait_at_least(turn.wait)
                 return
-            time.sleep(turn.wait)
+            if shutdown.pause(turn.wait):
+                self._release(batch, now, report)
+                return
         with session_scope() as session:
             flying = take_off(session, ids, lease, batch.letter.content_hash, now)
         if len(flying) < len(ids):  # our lease ran out and another worker took some over

@@ -6,7 +6,7 @@ from celery.signals import after_setup_logger, worker_process_init, worker_proce
 
 from core.config import get_settings
 from core.logs import use_json
-from tasks import imports, jobs  # noqa: F401  (registers their tasks)
+from tasks import imports, jobs, shutdown  # noqa: F401  (registers their tasks and handlers)
 from tasks.catalog import get_catalog
 from tasks.celery_app import celery
 

@@ -395,7 +395,7 @@ def test_twenty_thousand_rows_import_in_reasonable_time_and_quietly(
 
 @pytest.mark.worker
 def test_the_pages_queue_both_steps_for_a_real_worker(admin: FlaskClient) -> None:
-    arguments = [*WORKER_OPTIONS, "--hostname", "tend-import@%h"]
+    arguments = [*WORKER_OPTIONS, "--pool", "solo", "--hostname", "tend-import@%h"]
     with celery("worker", *arguments) as (process, log):
         wait_for_log(process, log, [b" ready."], 60, "the Celery worker")
         upload_id = uploaded(upload(admin, "email\nann@example.org\nbo@example.org\n"))

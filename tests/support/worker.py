@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -35,8 +35,8 @@ def celery(
         stop(process, signal.SIGTERM, grace=20)
 
 
-WORKER_OPTIONS = ["--pool", "solo", "--loglevel", "INFO", "--without-mingle",
-                  "--without-gossip", "--without-heartbeat"]  # fmt: skip
+WORKER_OPTIONS = ["--loglevel", "INFO", "--without-mingle", "--without-gossip",
+                  "--without-heartbeat"]  # fmt: skip
 
 
 @contextmanager
@@ -48,10 +48,15 @@ def celery_worker(name: str = "tend-test", timeout: float = 60.0) -> Iterator[Pa
 
 @contextmanager
 def running_worker(
-    name: str = "tend-test", timeout: float = 60.0, env: dict[str, str] | None = None
+    name: str = "tend-test",
+    timeout: float = 60.0,
+    env: dict[str, str] | None = None,
+    pool: str = "solo",
+    options: Sequence[str] = (),
 ) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
-    """A worker (one process: a SIGKILL takes the task it runs with it), once it is ready."""
-    options = [*WORKER_OPTIONS, "--hostname", f"{name}@%h"]
-    with celery("worker", *options, env=env) as (process, log):
+    """A worker, once it is ready. The solo pool by default: one process, so a SIGKILL
+    takes the task it runs with it."""
+    arguments = [*WORKER_OPTIONS, "--pool", pool, *options, "--hostname", f"{name}@%h"]
+    with celery("worker", *arguments, env=env) as (process, log):
         wait_for_log(process, log, [b" ready."], timeout, "the Celery worker")
         yield process, log
