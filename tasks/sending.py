@@ -443,13 +443,21 @@ def record(session: Session, outcomes: list[Outcome], now: datetime, report: Sen
                 len(ids),
                 status,
                 message,
-                extra={"count": len(ids), "status": str(status)},
+                extra={"count": len(ids), "status": str(status), "delivery_ids": ids},
             )
 
 
+# A provider's yes settles a delivery in flight, and one the tick put in doubt while the
+# request was still under way (its lease looked past: a slow answer, a clock jumping ahead):
+# left unknown, it would be sent again when no event comes.
+# (Two comparisons rather than IN: the one-row statement below runs as an executemany.)
+ANSWERED = or_(
+    Delivery.status == DeliveryStatus.IN_FLIGHT, Delivery.status == DeliveryStatus.UNKNOWN
+)
+
 _SENT_ONE = (
     update(Delivery)
-    .where(Delivery.id == bindparam("key"), Delivery.status == DeliveryStatus.IN_FLIGHT)
+    .where(Delivery.id == bindparam("key"), ANSWERED)
     .values(
         status=DeliveryStatus.SENT,
         provider_message_id=bindparam("provider_id"),
@@ -463,7 +471,7 @@ _SENT_ONE = (
 
 
 def _record_sent(session: Session, accepted: list[Outcome], now: datetime) -> None:
-    # Only deliveries still in flight move: an event may have settled one already.
+    # Only deliveries still in flight or in doubt move: an event may have settled one.
     if not accepted:
         return
     shared = {outcome.provider_id for outcome in accepted}
@@ -471,10 +479,7 @@ def _record_sent(session: Session, accepted: list[Outcome], now: datetime) -> No
         # SendGrid: one id for the whole request, one statement for the whole batch.
         session.execute(
             update(Delivery)
-            .where(
-                among(session, Delivery.id, [outcome.key for outcome in accepted]),
-                Delivery.status == DeliveryStatus.IN_FLIGHT,
-            )
+            .where(among(session, Delivery.id, [outcome.key for outcome in accepted]), ANSWERED)
             .values(
                 status=DeliveryStatus.SENT,
                 provider_message_id=shared.pop(),
