@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     # Dashboard login attempts one address (IP) may make; wrong passwords also lock the
     # operator's account for a while (tasks/operators.py).
     login_limits: str = Field(default="10/minute;60/hour", validation_alias="TEND_LOGIN_LIMITS")
+    # Bad links (tampered, truncated, expired) one address (IP) may open on the reader's
+    # pages before it must wait; good links never count.
+    link_limits: str = Field(default="20/minute;200/hour", validation_alias="TEND_LINK_LIMITS")
     # Sites whose pages may post the signup form with JavaScript (CORS), comma separated:
     # "https://example.org,https://www.example.org".
     signup_origins: Annotated[list[str], NoDecode] = Field(
@@ -116,7 +119,7 @@ class Settings(BaseSettings):
             return [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
         return value
 
-    @field_validator("signup_limits", "address_limits", "login_limits")
+    @field_validator("signup_limits", "address_limits", "login_limits", "link_limits")
     @classmethod
     def _check_limits(cls, value: str) -> str:
         try:

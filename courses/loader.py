@@ -238,9 +238,23 @@ def _check_satisfiable(
         problems.append(source.problem(f"this cadence cannot be kept: {error}", "cadence"))
 
 
-def _read_yaml(path: Path, problems: list[Problem]) -> Source | None:
+def _read_text(path: Path, problems: list[Problem]) -> str | None:
+    """The file's text, or None (and a problem at the line of the first bad byte)."""
+    raw = path.read_bytes()
     try:
-        data, lines = yamlfile.parse(path.read_text(encoding="utf-8"))
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        problems.append(Problem(path, line, "this file is not UTF-8 text: save it as UTF-8"))
+        return None
+
+
+def _read_yaml(path: Path, problems: list[Problem]) -> Source | None:
+    text = _read_text(path, problems)
+    if text is None:
+        return None
+    try:
+        data, lines = yamlfile.parse(text)
     except yamlfile.YamlError as error:
         problems.append(Problem(path, error.line, error.message))
         return None
@@ -339,11 +353,13 @@ def _read_letter(
     path: Path, model: type[M], problems: list[Problem]
 ) -> tuple[dict[str, Any], M, Source] | None:
     """The parts every letter has, its checked front matter, and that front matter's lines."""
-    text = path.read_text(encoding="utf-8")
-    if not text.startswith("---"):
-        problems.append(Problem(path, 1, "a letter starts with front matter between --- lines"))
+    text = _read_text(path, problems)
+    if text is None:
         return None
     handler = frontmatter.YAMLHandler()
+    if not text.startswith("---") or len(handler.FM_BOUNDARY.findall(text)) < 2:
+        problems.append(Problem(path, 1, "a letter starts with front matter between --- lines"))
+        return None
     head, body = handler.split(text)
     opening = handler.FM_BOUNDARY.search(text)
     # The opening boundary may swallow blank lines after it: count from where head starts.

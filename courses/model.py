@@ -183,7 +183,10 @@ class Problem:
     level: str = "error"  # or "warning": worth fixing, but nothing breaks
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.level}: {self.message}"
+        # One problem, one line: a message may quote the author's text (an unknown key),
+        # which may hold a line break of any kind.
+        message = " ".join(self.message.splitlines())
+        return f"{self.path}:{self.line}: {self.level}: {message}"
 
 
 class CourseError(Exception):

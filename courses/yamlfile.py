@@ -36,6 +36,19 @@ Loader.add_implicit_resolver(
 )
 
 
+def _construct_int(loader: Loader, node: yaml.ScalarNode) -> int:
+    # Python refuses to read an integer of more than 4,300 digits (a ValueError, which
+    # carries no line): report it as YAML's own error, at the number.
+    try:
+        return loader.construct_yaml_int(node)
+    except ValueError:
+        message = "this number has too many digits"
+        raise yaml.constructor.ConstructorError(None, None, message, node.start_mark) from None
+
+
+Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
 class YamlError(Exception):
     def __init__(self, line: int, message: str) -> None:
         super().__init__(message)
@@ -55,22 +68,34 @@ def parse(text: str, first_line: int = 1) -> tuple[Any, dict[KeyPath, int]]:
         line = first_line + (mark.line if mark else 0)
         what = " ".join(part for part in (error.problem, error.context) if part)
         raise YamlError(line, f"this is not valid YAML: {what or error}") from None
+    except yaml.reader.ReaderError as error:
+        # A character YAML does not allow (a control character): it has a position only.
+        line = first_line + text[: error.position].count("\n")
+        what = f"{error.reason} (#x{error.character:04x})"
+        raise YamlError(line, f"this is not valid YAML: {what}") from None
     lines: dict[KeyPath, int] = {}
     if node is not None:
-        _collect(node, (), first_line, lines)
+        _collect(node, (), first_line, lines, set())
     return data, lines
 
 
-def _collect(node: yaml.Node, path: KeyPath, first: int, lines: dict[KeyPath, int]) -> None:
+def _collect(
+    node: yaml.Node, path: KeyPath, first: int, lines: dict[KeyPath, int], seen: set[int]
+) -> None:
+    # An alias is the node it names, met again: walk each node once, or an alias inside its
+    # own anchor (`a: &x [*x]`) never ends and nested aliases grow exponentially.
     lines[path] = first + node.start_mark.line
+    if id(node) in seen:
+        return
+    seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             child = (*path, str(key.value))
-            _collect(value, child, first, lines)
+            _collect(value, child, first, lines, seen)
             lines[child] = first + key.start_mark.line
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _collect(item, (*path, index), first, lines)
+            _collect(item, (*path, index), first, lines, seen)
 
 
 def line_of(lines: dict[KeyPath, int], path: KeyPath) -> int:

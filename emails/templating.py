@@ -123,6 +123,11 @@ def render_body(body: str, name: Path, context: dict[str, Any], placeholders: Pl
     except TemplateError as error:
         line = getattr(error, "lineno", None) or _line_in_traceback(error, str(name))
         raise TemplateProblemError(line or 1, _describe(error)) from None
+    except (ArithmeticError, LookupError, TypeError, ValueError, RecursionError) as error:
+        # What a letter's own expression raised (`{{ 1 / 0 }}`, `{% for i in 5 %}`, an
+        # expression nested past Python's recursion limit): the author's mistake too.
+        line = _line_in_traceback(error, str(name))
+        raise TemplateProblemError(line or 1, f"template error: {error}") from None
 
 
 def _line_in_traceback(error: BaseException, name: str) -> int | None:

@@ -82,7 +82,8 @@ def _row(event: Any, number: int, now: datetime) -> dict[str, Any]:
         raise EventError(f"event {number} has no sg_event_id")
     if not (isinstance(kind, str) and 0 < len(kind) <= 40):
         raise EventError(f"event {number} has no event type")
-    if not (isinstance(email, str) and 0 < len(email) <= 320):
+    # Stored lowered (suppressions), and lower() can lengthen text: "İ" becomes two.
+    if not (isinstance(email, str) and 0 < len(email.lower()) <= 320):
         raise EventError(f"event {number} has no email")
     stamp = event.get("timestamp")
     occurred = _time(stamp) if isinstance(stamp, int | float) else now

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from typing import Any
 from zoneinfo import available_timezones
 
 from email_validator import EmailNotValidError, validate_email
+from flask import request
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -61,13 +63,31 @@ def _valid_email(_form: FlaskForm, field: EmailField) -> None:
     field.data = address.lower()
 
 
+class PostedForm(FlaskForm):
+    """A form read from posted form fields only, never from uploads or a JSON body.
+
+    Flask-WTF fills a form from the files posted with it too (a field sent as a file
+    reaches a validator as a FileStorage), and from a JSON body when no field was posted
+    (an array, or nesting past the recursion limit, fails while it is read): each a 500.
+    No form of a reader's takes a file, and browsers post these forms as forms.
+    """
+
+    class Meta(FlaskForm.Meta):
+        def wrap_formdata(self, form: Any, formdata: Any) -> Any:
+            # Form data the caller gave (a MultiDict, or None) is used as given;
+            # Flask-WTF's marker for "not given" is neither.
+            if formdata is None or hasattr(formdata, "getlist"):
+                return formdata
+            return request.form if form.is_submitted() and request.form else None
+
+
 def _clean_name(value: str | None) -> str | None:
     # A name goes into a To: header and into HTML: stored as it will stand in the header
     # (no control characters, no lone surrogates, no encoded words).
     return display_name(value or "") or None
 
 
-class SignupForm(FlaskForm):
+class SignupForm(PostedForm):
     email = EmailField(
         "Your email",
         validators=[DataRequired("Please enter your email address."), _valid_email],
@@ -113,5 +133,5 @@ class SignupForm(FlaskForm):
         return list(self.wanted.data or []) if self.chosen.data else None
 
 
-class ButtonForm(FlaskForm):
+class ButtonForm(PostedForm):
     """A form with only a button (and its CSRF token): confirming, leaving."""

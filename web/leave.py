@@ -27,7 +27,7 @@ from tasks.zones import zone_of
 from web import context
 from web.forms import ButtonForm
 from web.security import csrf
-from web.tokens import read_token
+from web.tokens import link_limited, read_token
 
 bp = Blueprint("leave", __name__)
 
@@ -45,6 +45,7 @@ class PauseOffer:
 
 
 @bp.get("/u/<token>")
+@link_limited
 def page(token: str) -> str:
     uid = read_token(Purpose.UNSUBSCRIBE, token)
     with session_scope() as session:
@@ -59,6 +60,7 @@ def page(token: str) -> str:
 
 
 @bp.post("/u/<token>")
+@link_limited
 @csrf.exempt
 def unsubscribe(token: str) -> tuple[str, int]:
     uid = read_token(Purpose.UNSUBSCRIBE, token)
@@ -73,6 +75,7 @@ def unsubscribe(token: str) -> tuple[str, int]:
 
 
 @bp.post("/u/<token>/pause")
+@link_limited
 def pause_instead(token: str) -> Response | tuple[str, int]:
     """Pause every course going on now for four weeks; unsubscribe nothing."""
     uid = read_token(Purpose.UNSUBSCRIBE, token)

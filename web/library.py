@@ -18,12 +18,13 @@ from tasks.library import Reader, Shelf, find_reader, has_received, library
 from tasks.zones import zone_of
 from web import context
 from web.security import letter_response
-from web.tokens import read_token
+from web.tokens import link_limited, read_token
 
 bp = Blueprint("library", __name__)
 
 
 @bp.get("/library/<token>")
+@link_limited
 def page(token: str) -> str:
     with session_scope() as session:
         reader, shelves = _library_of(session, token, context.catalog())
@@ -33,6 +34,7 @@ def page(token: str) -> str:
 
 
 @bp.get("/library/<token>/<publication>/<letter>")
+@link_limited
 def read(token: str, publication: str, letter: str) -> Response:
     """A letter the reader has received, as they got it; any other is not here for them."""
     catalog = context.catalog()  # once: the letter must be one of the library's

@@ -6,18 +6,17 @@ about; these classes check those fields (and the CSRF token) when it is posted.
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField
 from wtforms.validators import AnyOf, DataRequired, Length, Optional
 
-from web.forms import ZoneField, _clean_name, timezone_choices
+from web.forms import PostedForm, ZoneField, _clean_name, timezone_choices
 
 # What a course's buttons can ask for; the page decides which ones a course shows.
 COURSE_ACTIONS = ("pause", "resume", "slow-down", "usual-pace", "restart", "start")
 PAUSE_WEEKS = ("2", "4")  # empty: until the reader resumes
 
 
-class DetailsForm(FlaskForm):
+class DetailsForm(PostedForm):
     first_name = StringField(
         "First name (optional)",
         filters=[_clean_name],
@@ -30,12 +29,12 @@ class DetailsForm(FlaskForm):
         self.timezone.choices = timezone_choices()
 
 
-class CourseForm(FlaskForm):
+class CourseForm(PostedForm):
     course = HiddenField(validators=[DataRequired()])
     action = HiddenField(validators=[AnyOf(COURSE_ACTIONS)])
     weeks = HiddenField(validators=[Optional(), AnyOf(PAUSE_WEEKS)])
 
 
-class ListForm(FlaskForm):
+class ListForm(PostedForm):
     list_name = HiddenField(validators=[DataRequired()])
     turn = HiddenField(validators=[AnyOf(("on", "off"))])

@@ -32,7 +32,7 @@ from web import context
 from web.preference_forms import CourseForm, DetailsForm, ListForm
 from web.preference_view import course_rows, list_rows, long_local_date, newsletter_lists
 from web.security import letter_response
-from web.tokens import read_token
+from web.tokens import link_limited, read_token
 
 bp = Blueprint("preferences", __name__)
 
@@ -50,11 +50,13 @@ class RefusedError(Exception):
 
 
 @bp.get("/p/<token>")
+@link_limited
 def page(token: str) -> tuple[str, int]:
     return _page(token, read_token(Purpose.PREFERENCES, token))
 
 
 @bp.post("/p/<token>/details")
+@link_limited
 def details(token: str) -> Response | tuple[str, int]:
     uid = read_token(Purpose.PREFERENCES, token)
     form = DetailsForm()
@@ -65,6 +67,7 @@ def details(token: str) -> Response | tuple[str, int]:
 
 
 @bp.post("/p/<token>/course")
+@link_limited
 def course(token: str) -> Response | tuple[str, int]:
     uid = read_token(Purpose.PREFERENCES, token)
     form = CourseForm()
@@ -75,6 +78,7 @@ def course(token: str) -> Response | tuple[str, int]:
 
 
 @bp.post("/p/<token>/list")
+@link_limited
 def newsletter_list(token: str) -> Response | tuple[str, int]:
     uid = read_token(Purpose.PREFERENCES, token)
     form = ListForm()
@@ -84,6 +88,7 @@ def newsletter_list(token: str) -> Response | tuple[str, int]:
 
 
 @bp.post("/p/<token>/unsubscribe")
+@link_limited
 def unsubscribe(token: str) -> Response:
     """The same leaving as the footer's link, recorded as made from this page."""
     uid = read_token(Purpose.PREFERENCES, token)

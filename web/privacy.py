@@ -18,7 +18,7 @@ from core.tokens import Purpose
 from tasks import privacy
 from web import context
 from web.forms import ButtonForm
-from web.tokens import read_token
+from web.tokens import link_limited, read_token
 
 bp = Blueprint("privacy", __name__)
 
@@ -26,6 +26,7 @@ DOWNLOAD_NAME = "tend-my-data.json"
 
 
 @bp.get("/p/<token>/data")
+@link_limited
 def data_page(token: str) -> str | tuple[str, int]:
     if not _known(read_token(Purpose.PREFERENCES, token)):
         return _nothing_here("There is nothing here")
@@ -33,6 +34,7 @@ def data_page(token: str) -> str | tuple[str, int]:
 
 
 @bp.post("/p/<token>/data")
+@link_limited
 def download(token: str) -> Response | tuple[str, int]:
     uid = read_token(Purpose.PREFERENCES, token)
     if not ButtonForm().validate_on_submit():
@@ -45,6 +47,7 @@ def download(token: str) -> Response | tuple[str, int]:
 
 
 @bp.get("/p/<token>/erase")
+@link_limited
 def erase_page(token: str) -> str | tuple[str, int]:
     if not _known(read_token(Purpose.PREFERENCES, token)):
         return _nothing_here("There is nothing to delete")
@@ -52,6 +55,7 @@ def erase_page(token: str) -> str | tuple[str, int]:
 
 
 @bp.post("/p/<token>/erase")
+@link_limited
 def erase(token: str) -> str | tuple[str, int]:
     uid = read_token(Purpose.PREFERENCES, token)
     if not ButtonForm().validate_on_submit():

@@ -19,10 +19,11 @@ import secrets
 import time
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Request, Response, abort, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from core.config import Settings
 
@@ -58,8 +59,33 @@ LETTER_POLICY = (
 HSTS = "max-age=31536000; includeSubDomains"
 
 
+class NamedFieldsRequest(Request):
+    """A request whose form fields all have names.
+
+    Werkzeug files a multipart part sent without a name under None, and Flask-WTF's CSRF
+    check (as any code reading a form) expects text and fails with a 500. Such a part
+    names no field of ours, so it is dropped.
+    """
+
+    def _load_form_data(self) -> None:
+        super()._load_form_data()
+        form, files = self.__dict__["form"], self.__dict__["files"]
+        if None in form:
+            self.__dict__["form"] = _named(form)
+        if None in files:
+            for upload in files.getlist(None):
+                upload.close()  # the request closes only the files it still holds
+            self.__dict__["files"] = _named(files)
+
+
+def _named(fields: Any) -> Any:
+    return type(fields)((k, v) for k, v in fields.items(multi=True) if k is not None)
+
+
 def init_app(app: Flask, settings: Settings) -> None:
+    app.request_class = NamedFieldsRequest
     csrf.init_app(app)
+    app.before_request(refuse_nul)
     app.config["RATELIMIT_STORAGE_URI"] = settings.redis_url or "memory://"
     limiter.init_app(app)
     app.context_processor(lambda: {"csp_nonce": csp_nonce})
@@ -68,6 +94,18 @@ def init_app(app: Flask, settings: Settings) -> None:
     @app.after_request
     def _security_headers(response: Response) -> Response:
         return secure(response, strict_transport)
+
+
+def refuse_nul() -> None:
+    """A NUL in a query or form field is a plain 400. No field of ours holds one, and
+    PostgreSQL refuses to compare text that does: a search or a login would fail as a 500.
+    (A multipart body is left to its view: the import reads it under a larger limit.)"""
+    fields = [request.args]
+    if request.mimetype == "application/x-www-form-urlencoded":
+        fields.append(request.form)
+    for multidict in fields:
+        if any("\x00" in name or "\x00" in value for name, value in multidict.items(multi=True)):
+            abort(400)
 
 
 def csp_nonce() -> str:
@@ -113,7 +151,12 @@ def retry_after() -> int:
 
 def address_key() -> str:
     """The submitted address, hashed: a limit per address that keeps no address in Redis."""
-    address = (request.form.get("email") or _json_email() or "").strip().lower()
+    try:
+        address = (request.form.get("email") or _json_email() or "").strip().lower()
+    except RequestEntityTooLarge:
+        # The view refuses this body (413). Raised here, the limiter logs it as an error
+        # and skips every limit of the request.
+        address = ""
     return "address:" + hashlib.sha256(address.encode()).hexdigest()[:32]
 
 

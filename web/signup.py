@@ -24,7 +24,7 @@ from tasks import jobs, readers
 from web import context
 from web.forms import CONSENT_VERSION, ButtonForm, SignupForm
 from web.security import address_key, csrf, json_body, limiter
-from web.tokens import read_token
+from web.tokens import link_limited, read_token
 
 bp = Blueprint("signup", __name__)
 log = logging.getLogger(__name__)
@@ -151,12 +151,14 @@ def check_inbox() -> str:
 
 
 @bp.get("/confirm/<token>")
+@link_limited
 def confirm_page(token: str) -> str | tuple[str, int]:
     read_token(Purpose.CONFIRM, token)
     return render_template("confirm.html", form=ButtonForm())
 
 
 @bp.post("/confirm/<token>")
+@link_limited
 def confirm(token: str) -> str | tuple[str, int]:
     uid = read_token(Purpose.CONFIRM, token)
     if not ButtonForm().validate_on_submit():

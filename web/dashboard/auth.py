@@ -6,7 +6,6 @@ import logging
 
 from flask import flash, redirect, render_template, request, session, url_for
 from flask_login import login_user, logout_user
-from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
@@ -17,12 +16,13 @@ from tasks.operators import authenticate
 from web import context
 from web.dashboard.access import safe_next, signed_in
 from web.dashboard.blueprint import bp
+from web.forms import PostedForm
 from web.security import limiter
 
 log = logging.getLogger(__name__)
 
 
-class LoginForm(FlaskForm):
+class LoginForm(PostedForm):
     email = EmailField("Email", validators=[DataRequired(), Length(max=320)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
 
