@@ -13,6 +13,7 @@ from typing import Any
 from celery import Task
 from redis.exceptions import LockError
 
+from core import logs
 from core.clock import utcnow
 from core.config import get_settings
 from core.db import session_scope
@@ -88,10 +89,15 @@ def tick() -> dict[str, Any]:
 
 @celery.task(name="tasks.jobs.send_batch", bind=True, ignore_result=True, max_retries=None)
 def send_batch(self: Task, delivery_ids: list[int]) -> None:
+    with logs.bound(**delivery_fields(delivery_ids)):
+        _send_batch(delivery_ids, self.request.retries)
+
+
+def _send_batch(delivery_ids: list[int], retries: int) -> None:
     report = get_sender().send(delivery_ids, utcnow())
     if report.retry:
         # Only the deliveries that failed for a passing reason go again, after a backoff.
-        send_batch.apply_async((report.retry,), countdown=backoff(self.request.retries, report))
+        send_batch.apply_async((report.retry,), countdown=backoff(retries, report))
     if report.released:
         # This worker is stopping: another takes them at once (or the tick's sweep, should
         # the broker be gone too).
@@ -102,8 +108,22 @@ def send_batch(self: Task, delivery_ids: list[int]) -> None:
         "batch: %(sent)d sent, %(skipped)d skipped, %(failed)d failed, %(retry)d to retry, "
         "%(held)d held, %(unknown)d in doubt, %(released)d given back",
         counts,
-        extra=counts,
+        extra={**counts, "delivery_ids": sorted(delivery_ids)},
     )
+
+
+def delivery_fields(delivery_ids: Sequence[int]) -> dict[str, int]:
+    """What each line of a batch says of its deliveries: one's id, or a batch's count and
+    its lowest and highest ids (every id of the batch lies between them)."""
+    if len(delivery_ids) == 1:
+        return {"delivery_id": delivery_ids[0]}
+    if not delivery_ids:
+        return {"deliveries": 0}
+    return {
+        "deliveries": len(delivery_ids),
+        "delivery_first": min(delivery_ids),
+        "delivery_last": max(delivery_ids),
+    }
 
 
 @celery.task(name="tasks.jobs.apply_events", ignore_result=True)

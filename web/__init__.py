@@ -17,6 +17,7 @@ from web import (
     ops,
     preferences,
     privacy,
+    request_log,
     security,
     signup,
 )
@@ -38,6 +39,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         MAX_CONTENT_LENGTH=64 * 1024,
     )
     app.extensions["tend.settings"] = settings
+    # First of the hooks: whatever the others log carries this request's id.
+    request_log.init_app(app)
     if settings.proxy_hops:
         hops = settings.proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
