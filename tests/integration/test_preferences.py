@@ -105,6 +105,15 @@ def test_the_page_shows_the_readers_courses_newsletters_and_details(
     assert "Unsubscribe from everything" in page.text
 
 
+def test_an_operator_signed_in_to_the_dashboard_can_open_a_readers_page(
+    admin: FlaskClient, settings: Settings, uid: str
+) -> None:
+    # The page renders inside its own transaction; the signed-in operator, read there for
+    # the first time, needed a second one, which on SQLite waited out the busy timeout.
+    response = admin.get(page_of(settings, uid))
+    assert response.status_code == 200, response.text
+
+
 def test_the_page_counts_the_letters_had_in_words(
     client: FlaskClient, settings: Settings, catalog: Catalog, uid: str
 ) -> None:

@@ -69,6 +69,15 @@ def _unauthorized() -> Response | tuple[Response, int]:
 def init_app(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.session_protection = "basic"
+    app.before_request(_read_operator)
+
+
+def _read_operator() -> None:
+    # Flask-Login reads the signed-in operator when a template is first rendered. A view
+    # that renders inside its own transaction would then open a second one, which on SQLite
+    # waits for the first's write lock until the busy timeout: read it before any view.
+    # (Without a session cookie naming an operator this reads nothing.)
+    _ = current_user.is_authenticated
 
 
 def wants_json() -> bool:
