@@ -12,14 +12,12 @@ day later sends again whatever no event ever settled.
 from __future__ import annotations
 
 import random
-import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, insert, select, update
-from werkzeug.serving import make_server
 
 from core.clock import utcnow
 from core.config import Settings
@@ -39,7 +37,7 @@ from tasks.sending import LEASE
 from tests.faults.checks import Letter
 from tests.support.processes import wait_for
 from tests.support.sendgrid_standin import SendGridStandIn
-from web import create_app
+from tests.support.webhook import webhook_server
 
 KEY = "SG.faults"
 COURSE = "softening-sessions"
@@ -64,21 +62,6 @@ class Provider:
     def received(self) -> list[Letter]:
         """Every letter the provider took, one entry per copy."""
         return [(copy.email.lower(), copy.subject or "") for copy in self.sendgrid.recipients()]
-
-
-@contextmanager
-def webhook_server(settings: Settings, public_key: str) -> Iterator[str]:
-    """Tend's web app on a loopback port, taking signed events; yields the hook's URL."""
-    app = create_app(settings.model_copy(update={"sendgrid_webhook_public_key": public_key}))
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/hooks/sendgrid"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
 
 
 @contextmanager

@@ -9,14 +9,10 @@ Tend's web app serving the event webhook on loopback.
 from __future__ import annotations
 
 import signal
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, update
-from werkzeug.serving import make_server
 
 from core.clock import utcnow
 from core.config import Settings
@@ -28,28 +24,13 @@ from tasks.sending import LEASE
 from tests.support.processes import wait_for
 from tests.support.readers import many_due
 from tests.support.sendgrid_standin import SendGridStandIn
+from tests.support.webhook import webhook_server
 from tests.support.worker import running_worker
-from web import create_app
 
 pytestmark = pytest.mark.worker
 
 READERS = 5000
 KEY = "SG.crash"
-
-
-@contextmanager
-def webhook_server(settings: Settings, public_key: str) -> Iterator[str]:
-    """Tend's web app on a loopback port, taking signed events; yields the hook's URL."""
-    app = create_app(settings.model_copy(update={"sendgrid_webhook_public_key": public_key}))
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/hooks/sendgrid"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
 
 
 def statuses() -> dict[DeliveryStatus, int]:

@@ -7,14 +7,11 @@ reader wrote.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
-from werkzeug.datastructures import FileStorage, MultiDict
-from werkzeug.test import encode_multipart
 
 from core.clock import utcnow
 from core.config import Settings, get_settings
@@ -23,11 +20,15 @@ from core.models import Subscriber
 from core.tokens import Purpose, Signer
 from courses.model import Catalog
 from emails.transports import OutboxTransport
-from tasks import imports
 from tasks.sending import Sender
-from tests.support.attacks import INJECTED_HEADER, LINE_BREAKS, CapturingSendGrid, database_state
+from tests.support.attacks import (
+    INJECTED_HEADER,
+    LINE_BREAKS,
+    CapturingSendGrid,
+    database_state,
+    import_readers,
+)
 from tests.support.broker import queued_sends
-from tests.support.operators import form_token
 from tests.support.outbox import messages
 from tests.support.readers import active_reader
 from tests.support.web import csrf_token, sign_up
@@ -128,20 +129,7 @@ def test_a_name_changed_on_the_readers_page_loses_its_line_break(
 
 def test_names_imported_from_a_file_lose_their_line_breaks(admin: FlaskClient) -> None:
     rows = "".join(f'"reader{n}@example.org","{name}"\r\n' for n, name in enumerate(NAMES.values()))
-    file = FileStorage(io.BytesIO(f"email,first_name\r\n{rows}".encode()), "readers.csv")
-    form = MultiDict(
-        [("csrf_token", form_token(admin)), ("source", f"a list{LINE_BREAKS[2]}Bcc: x"),
-         ("mode", "pending"), ("chosen", "softening-sessions"), ("file", file)]
-    )  # fmt: skip
-    boundary, body = encode_multipart(form)
-    answer = admin.post(
-        "/dashboard/import", data=body, content_type=f"multipart/form-data; boundary={boundary}"
-    )
-    assert answer.status_code == 303, answer.text
-    upload_id = answer.headers["Location"].rsplit("/", 1)[1]
-    imports.check(upload_id)
-    assert imports.request_run(upload_id)
-    imports.import_file(upload_id)
+    import_readers(admin, f"email,first_name\r\n{rows}", f"a list{LINE_BREAKS[2]}Bcc: x")
     names = stored_names()
     assert len(names) == len(NAMES), "every row came in"
     for name in names.values():

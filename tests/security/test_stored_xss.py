@@ -10,15 +10,12 @@ payload among the page's text, not for a string in the source.
 
 from __future__ import annotations
 
-import io
 import re
 from datetime import timedelta
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
-from werkzeug.datastructures import FileStorage, MultiDict
-from werkzeug.test import encode_multipart
 
 from core.clock import utcnow
 from core.config import Settings
@@ -27,11 +24,9 @@ from core.models import Delivery, DeliveryStatus, Subscriber, Suppression
 from core.tokens import Purpose, Signer
 from courses.model import Catalog
 from emails.transports import OutboxTransport
-from tasks import imports
 from tasks.sending import Sender
-from tests.support.attacks import XSS, markup_of, shown_as_text
+from tests.support.attacks import XSS, import_readers, markup_of, shown_as_text
 from tests.support.broker import queued_sends
-from tests.support.operators import form_token
 from tests.support.outbox import messages, parts
 from tests.support.web import sign_up
 
@@ -43,21 +38,7 @@ def import_names(admin: FlaskClient) -> str:
     """A CSV file of readers with the payloads as names, checked and imported: its id."""
     rows = "".join(f'"imported{n}@example.org","{name.replace(chr(34), chr(34) * 2)}"\n'
                    for n, name in enumerate(CSV_NAMES))  # fmt: skip
-    file = FileStorage(io.BytesIO(f"email,first_name\n{rows}".encode()), "readers.csv")
-    form = MultiDict(
-        [("csrf_token", form_token(admin)), ("source", XSS[1]), ("mode", "pending"),
-         ("chosen", "softening-sessions"), ("file", file)]
-    )  # fmt: skip
-    boundary, body = encode_multipart(form)
-    answer = admin.post(
-        "/dashboard/import", data=body, content_type=f"multipart/form-data; boundary={boundary}"
-    )
-    assert answer.status_code == 303, answer.text
-    upload_id = answer.headers["Location"].rsplit("/", 1)[1]
-    imports.check(upload_id)
-    assert imports.request_run(upload_id)
-    imports.import_file(upload_id)
-    return upload_id
+    return import_readers(admin, f"email,first_name\n{rows}", XSS[1])
 
 
 def send_what_is_queued(settings: Settings, catalog: Catalog) -> None:

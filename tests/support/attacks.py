@@ -7,16 +7,22 @@ page (parsed, never grepped).
 
 from __future__ import annotations
 
+import io
 from html.parser import HTMLParser
 from typing import Any
 
+from flask.testing import FlaskClient
 from sqlalchemy import select
+from werkzeug.datastructures import FileStorage, MultiDict
+from werkzeug.test import encode_multipart
 
 from core.db import get_engine
 from core.models import Base
 from emails.batch import Batch
 from emails.transports.base import Outcome
 from emails.transports.sendgrid import request_body
+from tasks import imports
+from tests.support.operators import form_token
 
 # Everything a header line may be broken with: CR, LF, both, and what Python's str
 # methods also take for line ends (NEL, LINE SEPARATOR, PARAGRAPH SEPARATOR).
@@ -124,3 +130,23 @@ class CapturingSendGrid:
 
     def close(self) -> None:
         pass
+
+
+def import_readers(admin: FlaskClient, csv_text: str, source: str) -> str:
+    """Readers from a CSV file, through the dashboard's import (pending, to the demo
+    course, with `source` as their consent source), checked and run: the upload's id."""
+    file = FileStorage(io.BytesIO(csv_text.encode()), "readers.csv")
+    form = MultiDict(
+        [("csrf_token", form_token(admin)), ("source", source), ("mode", "pending"),
+         ("chosen", "softening-sessions"), ("file", file)]
+    )  # fmt: skip
+    boundary, body = encode_multipart(form)
+    answer = admin.post(
+        "/dashboard/import", data=body, content_type=f"multipart/form-data; boundary={boundary}"
+    )
+    assert answer.status_code == 303, answer.text
+    upload_id = answer.headers["Location"].rsplit("/", 1)[1]
+    imports.check(upload_id)
+    assert imports.request_run(upload_id)
+    imports.import_file(upload_id)
+    return upload_id
