@@ -46,8 +46,8 @@ from tests.faults.world import (
     provider,
     queue_in_batches,
     settle,
-    statuses,
 )
+from tests.support.deliveries import statuses
 from tests.support.processes import stop, wait_for, wait_for_log
 from tests.support.worker import running_worker
 

@@ -44,9 +44,9 @@ from tests.faults.world import (
     queue_in_batches,
     recover_from_dead_worker,
     settle,
-    statuses,
     unsubscribe_waiting,
 )
+from tests.support.deliveries import statuses
 from tests.support.postgres_server import PostgresServer, unavailable, using_database
 from tests.support.processes import wait_for
 from tests.support.readers import many_due

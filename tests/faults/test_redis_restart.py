@@ -36,10 +36,10 @@ from tests.faults.world import (
     queue_in_batches,
     recover_from_dead_worker,
     settle,
-    statuses,
     unsubscribe_waiting,
 )
 from tests.support.broker import queued_sends
+from tests.support.deliveries import statuses
 from tests.support.processes import wait_for
 from tests.support.redis_server import RedisServer, using_broker
 from tests.support.state import start_afresh

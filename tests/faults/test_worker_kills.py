@@ -34,9 +34,9 @@ from tests.faults.world import (
     queue_in_batches,
     recover_from_dead_worker,
     settle,
-    statuses,
     unsubscribe_waiting,
 )
+from tests.support.deliveries import statuses
 from tests.support.processes import wait_for
 from tests.support.readers import many_due
 from tests.support.worker import running_worker

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select
 
 from core.clock import utcnow
 from core.config import Settings
@@ -33,8 +33,8 @@ from core.models import (
 )
 from courses.model import Catalog
 from tasks import events, jobs, readers, schedule
-from tasks.sending import LEASE
 from tests.faults.checks import Letter
+from tests.support.deliveries import expire_leases, statuses
 from tests.support.processes import wait_for
 from tests.support.sendgrid_standin import SendGridStandIn
 from tests.support.webhook import webhook_server
@@ -148,24 +148,8 @@ def queue_in_batches(groups: Iterable[list[int]], size: int) -> int:
     return queued
 
 
-def statuses() -> dict[DeliveryStatus, int]:
-    with session_scope() as session:
-        query = select(Delivery.status, func.count()).group_by(Delivery.status)
-        return dict(session.execute(query).all())
-
-
 def moving() -> int:
     return sum(count for status, count in statuses().items() if status in MOVING)
-
-
-def expire_leases() -> None:
-    """Move the leases of a dead worker's claims into the past, as time would."""
-    with session_scope() as session:
-        session.execute(
-            update(Delivery)
-            .where(Delivery.lease_until.is_not(None))
-            .values(lease_until=utcnow() - LEASE)
-        )
 
 
 def events_applied() -> bool:

@@ -12,15 +12,13 @@ import signal
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, update
 
 from core.clock import utcnow
 from core.config import Settings
-from core.db import session_scope
-from core.models import Delivery, DeliveryStatus
+from core.models import DeliveryStatus
 from courses.model import Catalog
 from tasks import jobs, schedule
-from tasks.sending import LEASE
+from tests.support.deliveries import expire_leases, statuses
 from tests.support.processes import wait_for
 from tests.support.readers import many_due
 from tests.support.sendgrid_standin import SendGridStandIn
@@ -31,22 +29,6 @@ pytestmark = pytest.mark.worker
 
 READERS = 5000
 KEY = "SG.crash"
-
-
-def statuses() -> dict[DeliveryStatus, int]:
-    with session_scope() as session:
-        query = select(Delivery.status, func.count()).group_by(Delivery.status)
-        return dict(session.execute(query).all())
-
-
-def expire_leases() -> None:
-    """Move the leases of the dead worker's claims into the past, as time would."""
-    with session_scope() as session:
-        session.execute(
-            update(Delivery)
-            .where(Delivery.lease_until.is_not(None))
-            .values(lease_until=utcnow() - LEASE)
-        )
 
 
 def all_sent() -> bool:

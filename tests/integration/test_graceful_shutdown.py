@@ -14,13 +14,12 @@ import signal
 import time
 
 import pytest
-from sqlalchemy import func, select
 
 from core.clock import utcnow
-from core.db import session_scope
-from core.models import Delivery, DeliveryStatus
+from core.models import DeliveryStatus
 from courses.model import Catalog
 from tasks import jobs
+from tests.support.deliveries import statuses
 from tests.support.processes import wait_for
 from tests.support.readers import many_due
 from tests.support.sendgrid_standin import SendGridStandIn
@@ -32,12 +31,6 @@ READERS = 3000
 BATCH = 1000
 KEY = "SG.shutdown"
 STOPPED_WITHIN = 15.0  # seconds; a service manager's grace is usually 10 to 30
-
-
-def statuses() -> dict[DeliveryStatus, int]:
-    with session_scope() as session:
-        query = select(Delivery.status, func.count()).group_by(Delivery.status)
-        return dict(session.execute(query).all())
 
 
 def environment(sendgrid: SendGridStandIn, rate: int | None) -> dict[str, str]:
