@@ -152,7 +152,8 @@ def retry_after() -> int:
 def address_key() -> str:
     """The submitted address, hashed: a limit per address that keeps no address in Redis."""
     try:
-        address = (request.form.get("email") or _json_email() or "").strip().lower()
+        submitted = _json_email() if request.is_json else request.form.get("email")
+        address = (submitted or "").strip().lower()
     except RequestEntityTooLarge:
         # The view refuses this body (413). Raised here, the limiter logs it as an error
         # and skips every limit of the request.

@@ -1,5 +1,6 @@
 """The WSGI application for gunicorn: `gunicorn web.wsgi:app` (and `tend dev`'s server)."""
 
+import gc
 import logging
 
 from core import logs
@@ -17,3 +18,7 @@ logs.format_handlers(logging.getLogger("gunicorn.error"), settings.log_format)
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 app = create_app(settings)
+
+# What is loaded by now lives as long as the process. Frozen, the collector's full passes
+# leave it out: walking it all stalled a request for 50 to 100 ms every few seconds.
+gc.freeze()

@@ -76,8 +76,9 @@ def _read_operator() -> None:
     # Flask-Login reads the signed-in operator when a template is first rendered. A view
     # that renders inside its own transaction would then open a second one, which on SQLite
     # waits for the first's write lock until the busy timeout: read it before any view.
-    # (Without a session cookie naming an operator this reads nothing.)
-    _ = current_user.is_authenticated
+    # A request without cookies names no operator (a reader's, a signup from another site).
+    if request.cookies:
+        _ = current_user.is_authenticated
 
 
 def wants_json() -> bool:
