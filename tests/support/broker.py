@@ -8,10 +8,13 @@ import json
 import redis
 
 from core.config import Settings
+from tasks.handoff import handoff
 
 
 def queued_sends(settings: Settings) -> list[list[int]]:
-    """The delivery ids of each send task waiting in the broker, oldest first."""
+    """The delivery ids of each send task waiting in the broker, oldest first, once this
+    process has published what its web requests handed over (tasks/handoff.py)."""
+    handoff.flush()
     with redis.Redis.from_url(settings.require_redis_url()) as broker:
         raw = broker.lrange("celery", 0, -1)
     sends = []
