@@ -75,6 +75,16 @@ def session_scope() -> Iterator[Session]:
         yield session
 
 
+@contextmanager
+def statement_scope() -> Iterator[Session]:
+    """A session for work that is one statement, atomic by itself. PostgreSQL runs it
+    without BEGIN and COMMIT, each a round trip of its own; SQLite as session_scope."""
+    with new_session() as session, session.begin():
+        if is_postgresql(session):
+            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        yield session
+
+
 def is_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 

@@ -86,34 +86,77 @@ _SUPPRESSED_OR_KNOWN = select(
     .where(func.lower(Subscriber.email) == bindparam("email"))
     .scalar_subquery(),
 )
-# A new reader and their confirmation letter in one statement (PostgreSQL only: SQLite has
-# no INSERT in a WITH clause). Nothing is written if the address is taken.
-_NEW_READER_WITH_NOTICE = text(
+# The whole of a signup in one statement, on PostgreSQL: is the address suppressed, is it
+# known; a new reader is written with their consent record, a pending or unsubscribed one
+# gets their consent renewed; then the letter that is due (a confirmation, or for a
+# reader already here a note with their page) unless the same letter went in the last
+# RESEND_AFTER. One round trip whatever the address, so the time of the answer does not
+# tell a known address from a new one. (SQLite has no INSERT or UPDATE in a WITH clause.)
+_SIGN_UP = text(
     """
-    WITH new_reader AS (
+    WITH blocked AS (
+        SELECT EXISTS (
+            SELECT 1 FROM suppressions WHERE lower(email) = :email OR email_hash = :digest
+        ) AS yes
+    ),
+    known AS (
+        SELECT id, status FROM subscribers WHERE lower(email) = :email
+    ),
+    new_reader AS (
         INSERT INTO subscribers (uid, email, status, created_at, first_name, timezone,
             consent_at, consent_ip, consent_user_agent, consent_source, consent_text_version,
             wanted)
-        VALUES (:uid, :email, 'pending', :now, :first_name, :timezone, :now, :consent_ip,
-            :consent_user_agent, :consent_source, :consent_text_version, :wanted)
+        SELECT :uid, :address, 'pending', :now, :first_name, :timezone, :now, :consent_ip,
+            :consent_user_agent, :consent_source, :consent_text_version, :wanted
+        WHERE NOT (SELECT yes FROM blocked) AND NOT EXISTS (SELECT 1 FROM known)
+        -- Taken by another request a moment ago: that one sends the confirmation.
         ON CONFLICT DO NOTHING
         RETURNING id
+    ),
+    renewed AS (
+        UPDATE subscribers SET first_name = :first_name, timezone = :timezone,
+            consent_at = :now, consent_ip = :consent_ip,
+            consent_user_agent = :consent_user_agent, consent_source = :consent_source,
+            consent_text_version = :consent_text_version, wanted = :wanted
+        WHERE id IN (SELECT id FROM known WHERE status IN ('pending', 'unsubscribed'))
+            AND NOT (SELECT yes FROM blocked)
+        RETURNING id
+    ),
+    letter AS (
+        SELECT id, 'confirmation' AS kind FROM new_reader
+        UNION ALL SELECT id, 'confirmation' FROM renewed
+        UNION ALL SELECT id, 'already_here' FROM known
+            WHERE status = 'active' AND NOT (SELECT yes FROM blocked)
     )
     INSERT INTO deliveries (kind, subscriber_id, status, attempts, round, created_at, updated_at)
-    SELECT 'confirmation', id, 'queued', 0, 1, :now, :now FROM new_reader
+    SELECT kind, id, 'queued', 0, 1, :now, :now FROM letter
+    -- Asked of the reader's own deliveries (by index), not as an anti-join that reads
+    -- them all: the plan may be made while the table's statistics still say it is empty.
+    WHERE NOT COALESCE((
+        SELECT true FROM deliveries
+        WHERE subscriber_id = letter.id AND kind = letter.kind AND created_at > :since
+        LIMIT 1
+    ), false)
     RETURNING id
     """
-).bindparams(bindparam("now", type_=UTCDateTime()), bindparam("wanted", type_=JSON()))
+).bindparams(
+    bindparam("now", type_=UTCDateTime()),
+    bindparam("since", type_=UTCDateTime()),
+    bindparam("wanted", type_=JSON()),
+)
 
 
 def subscribe(session: Session, signup: Signup, now: datetime) -> int | None:
     """Record a signup; return the id of a confirmation delivery to send, if one is due.
 
     The caller answers the same whatever happened here, so no one can learn from the
-    page whether an address is known.
+    page whether an address is known. On PostgreSQL this is one statement, which may run
+    outside a transaction (core.db.statement_scope).
     """
-    # One round trip asks both questions: is the address suppressed, is it known.
     address = {"email": signup.email.lower(), "digest": address_hash(signup.email, hash_key())}
+    if is_postgresql(session):
+        return _subscribe_in_one_statement(session, signup, address, now)
+    # One round trip asks both questions: is the address suppressed, is it known.
     suppressed, reader_id = session.connection().execute(_SUPPRESSED_OR_KNOWN, address).one()
     if suppressed:
         return None
@@ -132,6 +175,19 @@ def subscribe(session: Session, signup: Signup, now: datetime) -> int | None:
     for name, value in _consent(signup, now).items():
         setattr(subscriber, name, value)
     return _notify(session, subscriber, DeliveryKind.CONFIRMATION, now)
+
+
+def _subscribe_in_one_statement(
+    session: Session, signup: Signup, address: dict[str, str], now: datetime
+) -> int | None:
+    consent = _consent(signup, now)
+    del consent["consent_at"]  # :now
+    values = {**address, **consent, "address": signup.email, "uid": new_uid()}
+    values |= {"now": now, "since": now - RESEND_AFTER}
+    session.flush()  # the statement reads what this session changed,
+    delivery_id = session.connection().scalar(_SIGN_UP, values)
+    session.expire_all()  # and may change a reader the session holds
+    return delivery_id
 
 
 def _notify(
@@ -182,15 +238,8 @@ def _write_notice(session: Session, reader_id: int, kind: DeliveryKind, now: dat
 def _insert_with_notice(session: Session, signup: Signup, now: datetime) -> int | None:
     """A new pending reader with their consent record, and their confirmation letter; None
     if the address is taken (the same address signed up in another request a moment ago).
-
-    On PostgreSQL both rows go in one statement; SQLite has no INSERT in a WITH clause.
-    """
+    SQLite's way; PostgreSQL does all of a signup in one statement (_SIGN_UP)."""
     values = {"email": signup.email, "created_at": now, **_consent(signup, now)}
-    if is_postgresql(session):
-        values.pop("consent_at")
-        values.pop("created_at")
-        values |= {"uid": new_uid(), "now": now}
-        return session.connection().scalar(_NEW_READER_WITH_NOTICE, values)
     statement = sqlite.insert(Subscriber).values(values).on_conflict_do_nothing()
     reader_id = session.scalars(statement.returning(Subscriber.id)).one_or_none()
     if reader_id is None:

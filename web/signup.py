@@ -18,9 +18,10 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as BaseResponse
 
 from core.clock import utcnow
-from core.db import session_scope
+from core.db import session_scope, statement_scope
 from core.tokens import Purpose
 from tasks import jobs, readers
+from tasks.handoff import handoff
 from web import context
 from web.forms import CONSENT_VERSION, ButtonForm, SignupForm
 from web.security import address_key, csrf, json_body, limiter
@@ -139,10 +140,10 @@ def _sign_up(signup_form: SignupForm, source: str) -> None:
         consent_text_version=CONSENT_VERSION,
         wanted=signup_form.choice,
     )
-    with session_scope() as session:
+    with statement_scope() as session:  # on PostgreSQL, a signup is one statement
         delivery_id = readers.subscribe(session, signup, utcnow())
     if delivery_id is not None:
-        _queue(jobs.queue_send, [delivery_id])
+        handoff.put(delivery_id)  # published by a thread of its own, with others
 
 
 @bp.get("/check-your-inbox")

@@ -3,18 +3,26 @@ everyone, rate limits, the hidden field, and CORS."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from werkzeug.test import TestResponse
 
 from core.config import Settings
-from core.db import session_scope
-from core.models import Delivery, DeliveryKind, Enrollment, Membership, Subscriber
+from core.db import get_engine, session_scope
+from core.models import (
+    Delivery,
+    DeliveryKind,
+    Enrollment,
+    Membership,
+    Subscriber,
+    Suppression,
+)
 from core.tokens import Purpose, Signer
 from courses.model import Catalog
 from emails.transports import OutboxTransport
@@ -86,6 +94,37 @@ def test_new_pending_active_and_unsubscribed_addresses_get_the_same_answer(
 
     assert len(set(answers)) == 1, answers
     assert answers[0][:2] == (303, "/check-your-inbox")
+
+
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgresql"),
+    reason="SQLite signs up in a transaction of a few statements",
+)
+def test_on_postgresql_any_signup_is_one_statement_outside_a_transaction(
+    client: FlaskClient, catalog: Catalog
+) -> None:
+    # The same work whoever the address belongs to, so the time of the answer cannot tell.
+    sign_up(from_ip(client, "10.0.0.1"), "pending@example.org")
+    active_reader(catalog, NOW, email="active@example.org")
+    _, uid = active_reader(catalog, NOW, email="left@example.org")
+    with session_scope() as session:
+        readers.unsubscribe(session, uid, "test", NOW)
+        session.add(Suppression(email="blocked@example.org", reason="complaint"))
+
+    ran: list[tuple[str, bool]] = []
+
+    def record(connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        ran.append((statement.split()[0], connection.connection.dbapi_connection.autocommit))
+
+    addresses = ["new", "pending", "active", "left", "blocked"]
+    event.listen(get_engine(), "before_cursor_execute", record)
+    try:
+        for n, name in enumerate(addresses):
+            ran.clear()
+            sign_up(from_ip(client, f"10.0.3.{n}"), f"{name}@example.org")
+            assert ran == [("WITH", True)], (name, ran)
+    finally:
+        event.remove(get_engine(), "before_cursor_execute", record)
 
 
 # Robots and floods
