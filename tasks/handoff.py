@@ -53,7 +53,7 @@ class Handoff:
             if self._pid != os.getpid():
                 # First use, or a forked child: what the parent holds, it publishes itself.
                 self._pending, self._thread, self._pid = [], None, os.getpid()
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="tend-handoff")
                 self._thread.daemon = True  # a broker that hangs must not hold up exit
                 self._thread.start()
@@ -72,6 +72,8 @@ class Handoff:
         if thread is not None:
             thread.join(timeout)
             if thread.is_alive():
+                with self._ready:
+                    self._stopping = False  # it goes on once the broker answers
                 return False
         with self._ready:
             self._thread, self._stopping = None, False
@@ -104,7 +106,7 @@ class Handoff:
 
 
 def _publish(ids: list[int]) -> None:
-    send_batch.delay(ids)
+    send_batch.delay(ids)  # looked up when used: the Celery app is configured by then
 
 
 handoff = Handoff(_publish)

@@ -7,6 +7,7 @@ import multiprocessing
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -96,14 +97,28 @@ def test_a_failed_publish_is_logged_and_later_ids_still_go(
     assert published.messages == [[2]]
 
 
-def test_flush_gives_up_on_a_broker_that_hangs() -> None:
+def test_flush_gives_up_on_a_broker_that_hangs_and_the_thread_goes_on_after() -> None:
     release = threading.Event()
-    handoff = Handoff(lambda ids: release.wait(30), linger=0)
+    published = Published()
+
+    def hang_once(ids: list[int]) -> None:
+        release.wait(30)
+        published(ids)
+
+    handoff = Handoff(hang_once, linger=0)
     handoff.put(1)
     try:
         assert handoff.flush(timeout=0.2) is False
     finally:
         release.set()
+    deadline = time.monotonic() + 10
+    while published.ids != [1] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)  # the thread is back to waiting (or, were it stopped, gone)
+    handoff.put(2)  # after the broker answers, later ids still go, without a flush
+    while published.ids != [1, 2] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert published.ids == [1, 2], "the id put after a timed-out flush never went"
 
 
 def _in_child(handoff: Handoff, published: Published, answer: multiprocessing.Queue) -> None:
