@@ -1,7 +1,8 @@
 """Signups per second through gunicorn, with their latency, on PostgreSQL and Redis.
 
     DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test \\
-    REDIS_URL=redis://127.0.0.1:6379/1 \\
+    REDIS_URL=redis://127.0.0.1:6379/1 TEND_BASE_URL=http://127.0.0.1:8000 \\
+    TEND_SECRET_KEY=<40 characters> \\
         python bench/signup.py [--seconds 20] [--connections 16]
 
 Starts gunicorn as the Procfile does (2 workers, 4 threads each) on loopback and drives
@@ -86,11 +87,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until_up(url: str, server: subprocess.Popen[bytes]) -> None:
+def wait_until_up(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise SystemExit("gunicorn exited before it answered")
+            last_lines = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+            raise SystemExit(f"gunicorn exited before it answered:\n{last_lines}")
         try:
             with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - loopback
                 return
@@ -185,9 +187,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         script = Path(folder) / "signup.lua"
         script.write_text(WRK_SCRIPT)
-        server = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+        log = Path(folder) / "gunicorn.log"
+        with log.open("wb") as log_file:  # its access lines would drown the figures
+            server = subprocess.Popen(command, env=env, stderr=log_file)
         try:
-            wait_until_up(f"http://127.0.0.1:{port}/", server)
+            wait_until_up(f"http://127.0.0.1:{port}/", server, log)
             wrk = ["wrk", "-t2", f"-c{options.connections}", "--latency", "-s", str(script),
                    f"http://127.0.0.1:{port}"]  # fmt: skip
             # Each worker's first signups build what later ones reuse (compiled statements,
