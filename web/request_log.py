@@ -4,7 +4,8 @@ The id is the caller's `X-Request-ID` when it is safe to log and echo (a proxy's
 balancer's, so one id follows a request through both logs), else a new one; the answer
 carries it back. The access line is logged by Flask itself rather than by gunicorn, so it
 has the request's id and is JSON when the other lines are (the Procfile turns gunicorn's
-own access log off).
+own access log off). Its path never holds a signed link's token: a token opens a reader's
+preferences and data, and logs are read by more people, and kept longer, than mail.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import re
 import time
 import uuid
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
+from werkzeug.routing import Map
 from werkzeug.wrappers import Response
 
 from core import logs
@@ -22,6 +24,8 @@ from core import logs
 HEADER = "X-Request-ID"
 # Short, and nothing that could break a log line or a header: no spaces, quotes, newlines.
 _SANE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# A route's `<token>` (or `<string:token>`) argument.
+_TOKEN_ARGUMENT = re.compile(r"<(?:[^<>:]+:)?token>")
 
 access = logging.getLogger("web.access")
 
@@ -54,12 +58,34 @@ def _answer(response: Response) -> Response:
     took = round((time.perf_counter() - g.request_started) * 1000, 1)
     fields = {
         "method": request.method,
-        "path": request.path,
+        "path": loggable_path(request.path),
         "status": response.status_code,
         "duration_ms": took,
     }
     access.info("%(method)s %(path)s %(status)d %(duration_ms).1f ms", fields, extra=fields)
     return response
+
+
+def loggable_path(path: str) -> str:
+    """The path with a signed link's token as `<token>`, whether or not the rest matched a
+    route (a mangled link that ends in 404 can still carry a good token)."""
+    pattern = current_app.extensions.get("token_paths")
+    if pattern is None:  # the routes are all added by the first request
+        pattern = current_app.extensions["token_paths"] = token_paths(current_app.url_map)
+    return pattern.sub(r"\1<token>", path) if pattern else path
+
+
+def token_paths(url_map: Map) -> re.Pattern[str] | None:
+    """What comes before `<token>` in the app's routes (`/p/`, `/u/`, ...), then the token."""
+    prefixes = {
+        _TOKEN_ARGUMENT.split(rule.rule, 1)[0]
+        for rule in url_map.iter_rules()
+        if "token" in rule.arguments
+    }
+    if not prefixes:
+        return None
+    alternatives = "|".join(re.escape(prefix) for prefix in sorted(prefixes))
+    return re.compile(f"^({alternatives})[^/]+")
 
 
 def _end(_error: BaseException | None) -> None:

@@ -23,12 +23,15 @@ from sqlalchemy import select
 
 from core import logs
 from core.clock import utcnow
+from core.config import Settings
 from core.db import session_scope
 from core.models import Delivery, DeliveryStatus
+from core.tokens import Purpose, Signer
+from courses.model import Catalog
 from tasks import jobs
 from tests.support.log_lines import Lines
 from tests.support.processes import stop, wait_for, wait_for_log
-from tests.support.readers import many_due
+from tests.support.readers import active_reader, many_due
 from tests.support.web import csrf_token
 from tests.support.worker import running_worker
 
@@ -114,6 +117,32 @@ def test_a_callers_sane_id_is_kept_on_the_apps_own_lines_too(
     messages = [line["message"] for line in during]
     assert "ignored a signup with the hidden field filled in" in messages
     assert one_id(during) == "lb-7f3a.9_Z"
+
+
+def test_the_access_line_never_holds_a_signed_links_token(
+    client: FlaskClient, lines: Lines, settings: Settings, catalog: Catalog
+) -> None:
+    _, uid = active_reader(catalog, utcnow())
+    signer = Signer(settings.require_secret_key())
+    preferences, leave = (
+        signer.sign(Purpose.PREFERENCES, uid),
+        signer.sign(Purpose.UNSUBSCRIBE, uid),
+    )
+    asked = {
+        f"/p/{preferences}": "/p/<token>",
+        f"/p/{preferences}/data": "/p/<token>/data",
+        f"/u/{leave}": "/u/<token>",
+        f"/library/{preferences}": "/library/<token>",
+        f"/p/{preferences}/no-such-page": "/p/<token>/no-such-page",  # a mangled link
+    }
+    statuses = [client.get(path).status_code for path in asked]
+    assert statuses == [200, 200, 200, 200, 404]
+
+    access = [line for line in lines.json() if line["logger"] == "web.access"]
+    assert [line["path"] for line in access] == list(asked.values())
+    logged = "\n".join(lines.lines)
+    assert preferences not in logged
+    assert leave not in logged
 
 
 @pytest.mark.parametrize(
