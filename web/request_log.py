@@ -69,9 +69,9 @@ def _answer(response: Response) -> Response:
 def loggable_path(path: str) -> str:
     """The path with a signed link's token as `<token>`, whether or not the rest matched a
     route (a mangled link that ends in 404 can still carry a good token)."""
-    pattern = current_app.extensions.get("token_paths")
-    if pattern is None:  # the routes are all added by the first request
-        pattern = current_app.extensions["token_paths"] = token_paths(current_app.url_map)
+    if "token_paths" not in current_app.extensions:  # every route is added by now
+        current_app.extensions["token_paths"] = token_paths(current_app.url_map)
+    pattern = current_app.extensions["token_paths"]
     return pattern.sub(r"\1<token>", path) if pattern else path
 
 
