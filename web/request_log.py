@@ -14,6 +14,8 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
 from flask import Flask, current_app, g, request
 from werkzeug.routing import Map
@@ -28,6 +30,8 @@ _SANE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _TOKEN_ARGUMENT = re.compile(r"<(?:[^<>:]+:)?token>")
 
 access = logging.getLogger("web.access")
+
+Chunk = TypeVar("Chunk")
 
 
 def init_app(app: Flask) -> None:
@@ -86,6 +90,24 @@ def token_paths(url_map: Map) -> re.Pattern[str] | None:
         return None
     alternatives = "|".join(re.escape(prefix) for prefix in sorted(prefixes))
     return re.compile(f"^({alternatives})[^/]+")
+
+
+def streamed(chunks: Iterable[Chunk]) -> Iterator[Chunk]:
+    """A response body that is made while it is sent, after the request's hooks are done;
+    the lines logged while each part is made (its queries, its errors) carry the request's
+    id all the same."""
+    return _bound_to(g.request_id, iter(chunks))  # read now: the request is over by the first part
+
+
+def _bound_to(request_id: str, parts: Iterator[Chunk]) -> Iterator[Chunk]:
+    while True:
+        # Bound around each part only: between parts the server's own code runs.
+        with logs.bound(request_id=request_id):
+            try:
+                part = next(parts)
+            except StopIteration:
+                return
+        yield part
 
 
 def _end(_error: BaseException | None) -> None:

@@ -145,6 +145,23 @@ def test_the_access_line_never_holds_a_signed_links_token(
     assert leave not in logged
 
 
+def test_the_lines_logged_while_an_export_streams_carry_its_requests_id(
+    admin: FlaskClient, lines: Lines, catalog: Catalog
+) -> None:
+    active_reader(catalog, utcnow())
+    lines.lines.clear()
+    answer = admin.get("/dashboard/export/readers.csv")  # the body is made as it is read
+    assert "reader@example.org" in answer.get_data(as_text=True)
+
+    logged = lines.json()
+    [after_hooks] = [n for n, line in enumerate(logged) if line["logger"] == "web.access"]
+    streaming = logged[after_hooks + 1 :]
+    assert any("FROM subscribers" in line["message"] for line in streaming), streaming
+    assert one_id(streaming) == answer.headers["X-Request-ID"]
+    logging.getLogger("tests").warning("after the export")
+    assert "request_id" not in lines.json()[-1], "the export's id outlives it"
+
+
 @pytest.mark.parametrize(
     "incoming",
     ["x" * 65, "two words", 'quote"d', "semi;colon", "slash/../up", "tab\tin"],

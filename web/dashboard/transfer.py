@@ -24,6 +24,7 @@ from emails.message import display_name
 from tasks import exports, imports
 from web import context
 from web.dashboard.blueprint import bp
+from web.request_log import streamed
 from web.security import csrf
 
 log = logging.getLogger(__name__)
@@ -182,7 +183,7 @@ def _export(
     log.info("exported %s", name, extra={"operator": current_user.email, "status": status})
     filename = f"tend-{name}-{utcnow():%Y-%m-%d}.csv"
     return Response(
-        rows(exports.Filters(status=status, since=since)),
+        streamed(rows(exports.Filters(status=status, since=since))),
         mimetype="text/csv",
         headers={
             "Content-Disposition": f'attachment; filename="{filename}"',
