@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 
 from tests.faults.checks import Figures
+from tests.support.postgres_server import on_postgresql
 
 _FIGURES = pytest.StashKey[Figures]()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if os.environ.get("DATABASE_URL", "").startswith("postgresql") and "REDIS_URL" in os.environ:
+    if on_postgresql() and "REDIS_URL" in os.environ:
         return
     skip = pytest.mark.skip(reason="the fault suite runs on PostgreSQL and Redis")
     for item in items:

@@ -4,7 +4,6 @@ apart for speed is put back exactly as the migrations made it."""
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import pytest
@@ -29,10 +28,10 @@ from core.models import (
     Suppression,
 )
 from courses.model import Catalog
+from tests.support import postgres_server
 
-needs_postgresql = pytest.mark.skipif(
-    not os.environ.get("DATABASE_URL", "").startswith("postgresql"),
-    reason="the seed writes with PostgreSQL's COPY; set DATABASE_URL to a PostgreSQL database",
+needs_postgresql = postgres_server.needs_postgresql(
+    "the seed writes with PostgreSQL's COPY; set DATABASE_URL to a PostgreSQL database"
 )
 
 SHAPE = Shape(readers=200, deliveries=2000, seed=7)

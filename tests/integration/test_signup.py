@@ -3,7 +3,6 @@ everyone, rate limits, the hidden field, and CORS."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +28,7 @@ from emails.transports import OutboxTransport
 from tasks import readers
 from tasks.sending import Sender
 from tests.support import outbox
+from tests.support.postgres_server import needs_postgresql
 from tests.support.readers import active_reader
 from tests.support.web import press_button, sign_up
 from web import create_app
@@ -100,10 +100,7 @@ def test_new_pending_active_and_unsubscribed_addresses_get_the_same_answer(
     assert answers[0][:2] == (303, "/check-your-inbox")
 
 
-@pytest.mark.skipif(
-    not os.environ.get("DATABASE_URL", "").startswith("postgresql"),
-    reason="SQLite signs up in a transaction of a few statements",
-)
+@needs_postgresql("SQLite signs up in a transaction of a few statements")
 def test_on_postgresql_any_signup_is_one_statement_outside_a_transaction(
     client: FlaskClient, catalog: Catalog
 ) -> None:

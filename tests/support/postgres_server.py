@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from core import db
 from core.config import get_settings
 from core.migrate import upgrade
@@ -27,6 +29,16 @@ from web.embedded_redis import free_port
 # Debian's layout: /usr/lib/postgresql/<major>/bin. The newest installed major is used.
 BINARIES = Path("/usr/lib/postgresql")
 OWNER = "postgres"  # initdb refuses to run as root; the cluster belongs to this user
+
+
+def on_postgresql() -> bool:
+    """Whether this run's tests use PostgreSQL (DATABASE_URL) rather than SQLite."""
+    return os.environ.get("DATABASE_URL", "").startswith("postgresql")
+
+
+def needs_postgresql(reason: str) -> pytest.MarkDecorator:
+    """Skips a test on a SQLite run, saying why it needs PostgreSQL."""
+    return pytest.mark.skipif(not on_postgresql(), reason=reason)
 
 
 @functools.cache
